@@ -1,0 +1,410 @@
+/* ngram.c — scoring and distributions over the forward n-gram trie. */
+#include "ngram.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngram_layout.h"
+
+typedef struct level {
+    uint64_t count;
+    const uint8_t *words; /* packed word ids, n >= 2 */
+    unsigned word_bits;
+    const float *prob;    /* f32 per entry, or NULL when quantized */
+    const uint8_t *prob_q;
+    const float *prob_centers;
+    const float *backoff; /* n < N */
+    const uint8_t *backoff_q;
+    const float *backoff_centers;
+    const uint8_t *next; /* packed child offsets into level n+1, count+1 of them, n < N */
+    unsigned next_bits;
+} level;
+
+struct kvg_ngram {
+    const kvg_file *file;
+    uint32_t order;
+    uint32_t vocab_size;
+    uint32_t bos, eos;
+    int quantized;
+    kvg_vocab vocab;
+    level levels[KVG_NGRAM_MAX_ORDER + 1]; /* levels[1..order] */
+};
+
+static inline float level_prob(const level *l, uint64_t i)
+{
+    return l->prob ? l->prob[i] : l->prob_centers[l->prob_q[i]];
+}
+
+static inline float level_backoff(const level *l, uint64_t i)
+{
+    return l->backoff ? l->backoff[i] : l->backoff_centers[l->backoff_q[i]];
+}
+
+static inline uint32_t level_word(const level *l, uint64_t i) { return (uint32_t)packed_get(l->words, l->word_bits, i); }
+static inline uint64_t level_next(const level *l, uint64_t i) { return packed_get(l->next, l->next_bits, i); }
+
+/* The index in level n+1 of (node's n-gram, word), or UINT64_MAX. */
+static uint64_t find_child(const kvg_ngram *m, uint32_t n, uint64_t node, uint32_t word)
+{
+    const level *l = &m->levels[n], *c = &m->levels[n + 1];
+    uint64_t lo = level_next(l, node), hi = level_next(l, node + 1);
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint32_t w = level_word(c, mid);
+        if (w == word)
+            return mid;
+        if (w < word)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return UINT64_MAX;
+}
+
+float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t word, kvg_ngram_state *out,
+                      uint32_t *matched)
+{
+    uint32_t in_len = in->len;
+    uint64_t chain[KVG_NGRAM_MAX_ORDER];
+    /* The chain w, (h1 w), (h2 h1 w), ... stops at the first n-gram that is
+     * not an entry; the last one found gives the probability. */
+    chain[0] = word;
+    float prob = level_prob(&m->levels[1], word);
+    uint32_t len = 1;
+    for (uint32_t j = 0; j < in_len; j++) {
+        uint64_t child = find_child(m, j + 1, in->node[j], word);
+        if (child == UINT64_MAX)
+            break;
+        float p = level_prob(&m->levels[j + 2], child);
+        if (ngram_is_absent(p))
+            break;
+        prob = p;
+        chain[++len - 1] = child;
+    }
+    /* Back off from every longer context the input had, shortest first
+     * (KenLM's order of float additions). */
+    for (uint32_t j = len - 1; j < in_len; j++)
+        prob += in->backoff[j];
+    if (matched)
+        *matched = len;
+    uint32_t out_len = len < m->order ? len : m->order - 1;
+    out->len = out_len;
+    for (uint32_t j = 0; j < out_len; j++) {
+        out->node[j] = chain[j];
+        out->backoff[j] = level_backoff(&m->levels[j + 1], chain[j]);
+    }
+    return prob;
+}
+
+void kvg_ngram_null_state(const kvg_ngram *m, kvg_ngram_state *st)
+{
+    (void)m;
+    st->len = 0;
+}
+
+void kvg_ngram_bos_state(const kvg_ngram *m, kvg_ngram_state *st)
+{
+    st->len = m->order > 1 ? 1 : 0;
+    st->node[0] = m->bos;
+    st->backoff[0] = level_backoff(&m->levels[1], m->bos);
+}
+
+void kvg_ngram_distribution(const kvg_ngram *m, const kvg_ngram_state *st, float *out)
+{
+    uint32_t len = st->len;
+    const level *uni = &m->levels[1];
+    /* Unigrams backed off through every context, in the same order of
+     * additions as kvg_ngram_score, so both give the same bits. */
+    for (uint32_t w = 0; w < m->vocab_size; w++) {
+        float p = uni->prob[w];
+        for (uint32_t j = 0; j < len; j++)
+            p += st->backoff[j];
+        out[w] = p;
+    }
+    /* Longer matches override shorter ones. Entries are suffix-closed (every
+     * entry's shorter suffixes are entries too), so overriding level by level
+     * gives exactly the chain rule of kvg_ngram_score. */
+    for (uint32_t j = 0; j < len; j++) {
+        const level *l = &m->levels[j + 1], *c = &m->levels[j + 2];
+        uint64_t lo = level_next(l, st->node[j]), hi = level_next(l, st->node[j] + 1);
+        for (uint64_t i = lo; i < hi; i++) {
+            float p = level_prob(c, i);
+            if (ngram_is_absent(p))
+                continue;
+            for (uint32_t k = j + 1; k < len; k++)
+                p += st->backoff[k];
+            out[level_word(c, i)] = p;
+        }
+    }
+}
+
+void kvg_ngram_continuations(const kvg_ngram *m, const kvg_ngram_state *st, uint32_t context_len,
+                             kvg_ngram_visit_fn fn, void *user)
+{
+    if (context_len == 0) {
+        for (uint32_t w = 0; w < m->vocab_size; w++)
+            if (fn(user, w, m->levels[1].prob[w]))
+                return;
+        return;
+    }
+    if (context_len > st->len)
+        return;
+    uint32_t j = context_len - 1;
+    const level *l = &m->levels[j + 1], *c = &m->levels[j + 2];
+    uint64_t lo = level_next(l, st->node[j]), hi = level_next(l, st->node[j] + 1);
+    for (uint64_t i = lo; i < hi; i++) {
+        float p = level_prob(c, i);
+        if (!ngram_is_absent(p) && fn(user, level_word(c, i), p))
+            return;
+    }
+}
+
+/* Top-k selection: a min-heap of the best k so far, keyed so that the
+ * "worst" element (lowest logp; among equals, highest id) is at the root. */
+typedef struct scored {
+    float logp;
+    uint32_t id;
+} scored;
+
+static int worse(scored a, scored b) { return a.logp < b.logp || (a.logp == b.logp && a.id > b.id); }
+
+static void sift_down(scored *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, s = i;
+        if (l < n && worse(h[l], h[s]))
+            s = l;
+        if (r < n && worse(h[r], h[s]))
+            s = r;
+        if (s == i)
+            return;
+        scored t = h[i];
+        h[i] = h[s];
+        h[s] = t;
+        i = s;
+    }
+}
+
+static int best_first(const void *a, const void *b)
+{
+    scored x = *(const scored *)a, y = *(const scored *)b;
+    return worse(y, x) ? -1 : worse(x, y) ? 1 : 0;
+}
+
+size_t kvg_ngram_top_k(const kvg_ngram *m, const kvg_ngram_state *st, size_t k, uint32_t *ids, float *logp,
+                       float *scratch)
+{
+    kvg_ngram_distribution(m, st, scratch);
+    if (k > m->vocab_size)
+        k = m->vocab_size;
+    if (k == 0)
+        return 0;
+    scored *h = malloc(k * sizeof *h);
+    if (!h)
+        return 0;
+    size_t n = 0;
+    for (uint32_t w = 0; w < m->vocab_size; w++) {
+        scored s = {scratch[w], w};
+        if (n < k) {
+            h[n++] = s;
+            if (n == k)
+                for (size_t i = k / 2 + 1; i-- > 0;)
+                    sift_down(h, n, i);
+        } else if (worse(h[0], s)) {
+            h[0] = s;
+            sift_down(h, n, 0);
+        }
+    }
+    qsort(h, n, sizeof *h, best_first);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = h[i].id;
+        logp[i] = h[i].logp;
+    }
+    free(h);
+    return n;
+}
+
+/* ---- opening and validation ---- */
+
+static const kvg_tensor *part(const kvg_file *f, unsigned n, const char *name, uint32_t dtype, uint64_t n_elems,
+                              kvg_error *err)
+{
+    char full[64];
+    ngram_tensor_name(full, sizeof full, n, name);
+    const kvg_tensor *t = kvg_tensor_find(f, full);
+    if (!t) {
+        kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is missing", full);
+        return NULL;
+    }
+    if (t->dtype != dtype || t->n_elems != n_elems) {
+        kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is %s[%llu], expected %s[%llu]", full,
+                   kvg_dtype_get(t->dtype)->name, (unsigned long long)t->n_elems, kvg_dtype_get(dtype)->name,
+                   (unsigned long long)n_elems);
+        return NULL;
+    }
+    return t;
+}
+
+/* Binds prob or backoff of level n: f32 values, or u8 codes plus centers. */
+static int bind_values(const kvg_file *f, unsigned n, const char *name, int quantized, uint64_t count,
+                       const float **f32, const uint8_t **codes, const float **centers, kvg_error *err)
+{
+    const kvg_tensor *t;
+    if (!quantized) {
+        if (!(t = part(f, n, name, KVG_DTYPE_F32, count, err)))
+            return -1;
+        *f32 = t->data;
+        return 0;
+    }
+    char cname[48];
+    snprintf(cname, sizeof cname, "%s_centers", name);
+    const kvg_tensor *c = part(f, n, cname, KVG_DTYPE_F32, NGRAM_Q8_CENTERS, err);
+    if (!c || !(t = part(f, n, name, KVG_DTYPE_U8, count, err)))
+        return -1;
+    *f32 = NULL;
+    *codes = t->data;
+    *centers = c->data;
+    return 0;
+}
+
+static int validate_level(const kvg_ngram *m, unsigned n, kvg_error *err)
+{
+    const char *path = kvg_path(m->file);
+    const level *l = &m->levels[n];
+    if (n < m->order) {
+        const level *c = &m->levels[n + 1];
+        uint64_t prev = 0;
+        if (level_next(l, 0) != 0)
+            return kvg_errorf(err, path, "ngram.%u.next does not start at 0", n);
+        for (uint64_t i = 1; i <= l->count; i++) {
+            uint64_t v = level_next(l, i);
+            if (v < prev || v > c->count)
+                return kvg_errorf(err, path, "ngram.%u.next[%llu] = %llu is out of order or range", n,
+                                  (unsigned long long)i, (unsigned long long)v);
+            /* siblings strictly increasing, so binary search is exact */
+            for (uint64_t k = prev + 1; k < v; k++)
+                if (level_word(c, k) <= level_word(c, k - 1))
+                    return kvg_errorf(err, path, "ngram.%u.words not sorted within a context at %llu", n + 1,
+                                      (unsigned long long)k);
+            prev = v;
+        }
+        if (prev != c->count)
+            return kvg_errorf(err, path, "ngram.%u.next does not end at the %llu entries of level %u", n,
+                              (unsigned long long)c->count, n + 1);
+    }
+    if (n >= 2)
+        for (uint64_t i = 0; i < l->count; i++)
+            if (level_word(l, i) >= m->vocab_size)
+                return kvg_errorf(err, path, "ngram.%u.words[%llu] is beyond the vocabulary", n,
+                                  (unsigned long long)i);
+    return 0;
+}
+
+int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
+{
+    const char *path = kvg_path(f);
+    *out = NULL;
+    const char *kind;
+    uint64_t kind_len, order, bos, eos;
+    if (kvg_meta_get_str(f, "general.kind", &kind, &kind_len, err))
+        return -1;
+    if (kind_len != strlen(NGRAM_KIND) || memcmp(kind, NGRAM_KIND, kind_len) != 0)
+        return kvg_errorf(err, path, "not an n-gram model (general.kind is \"%.*s\")", (int)kind_len, kind);
+    if (kvg_meta_get_u64(f, NGRAM_KEY_ORDER, &order, err) || kvg_meta_get_u64(f, NGRAM_KEY_BOS, &bos, err) ||
+        kvg_meta_get_u64(f, NGRAM_KEY_EOS, &eos, err))
+        return -1;
+    if (order < 1 || order > KVG_NGRAM_MAX_ORDER)
+        return kvg_errorf(err, path, "n-gram order %llu is not in 1..%d", (unsigned long long)order,
+                          KVG_NGRAM_MAX_ORDER);
+    const kvg_meta *counts = kvg_meta_find(f, NGRAM_KEY_COUNTS);
+    if (!counts || counts->type != KVG_META_ARR || counts->elem_type != KVG_META_U64 || counts->count != order)
+        return kvg_errorf(err, path, "metadata \"%s\" must be a u64 array of %llu counts", NGRAM_KEY_COUNTS,
+                          (unsigned long long)order);
+    const char *q;
+    uint64_t q_len;
+    if (kvg_meta_get_str(f, NGRAM_KEY_QUANT, &q, &q_len, err))
+        return -1;
+    int quantized;
+    if (q_len == 4 && memcmp(q, "none", 4) == 0)
+        quantized = 0;
+    else if (q_len == 2 && memcmp(q, "q8", 2) == 0)
+        quantized = 1;
+    else
+        return kvg_errorf(err, path, "unknown n-gram quantization \"%.*s\"", (int)q_len, q);
+
+    kvg_ngram *m = calloc(1, sizeof *m);
+    if (!m)
+        return kvg_errorf(err, path, "out of memory");
+    m->file = f;
+    m->order = (uint32_t)order;
+    m->quantized = quantized;
+    if (kvg_vocab_open(f, NGRAM_VOCAB_PREFIX, &m->vocab, err))
+        goto fail;
+    m->vocab_size = m->vocab.size;
+    if (kvg_meta_arr_u64(counts, 0) != m->vocab_size || m->vocab_size == 0) {
+        kvg_errorf(err, path, "unigram count %llu does not match the vocabulary of %u",
+                   (unsigned long long)kvg_meta_arr_u64(counts, 0), m->vocab_size);
+        goto fail;
+    }
+    if (bos >= m->vocab_size || eos >= m->vocab_size) {
+        kvg_errorf(err, path, "<s> or </s> id is beyond the vocabulary");
+        goto fail;
+    }
+    m->bos = (uint32_t)bos;
+    m->eos = (uint32_t)eos;
+    for (unsigned n = 1; n <= m->order; n++) {
+        level *l = &m->levels[n];
+        l->count = kvg_meta_arr_u64(counts, n - 1);
+        if (l->count > (UINT64_C(1) << 40)) {
+            kvg_errorf(err, path, "absurd n-gram count %llu for order %u", (unsigned long long)l->count, n);
+            goto fail;
+        }
+    }
+    for (unsigned n = 1; n <= m->order; n++) {
+        level *l = &m->levels[n];
+        const kvg_tensor *t;
+        if (n >= 2) {
+            l->word_bits = packed_bits_for(m->vocab_size - 1);
+            if (!(t = part(f, n, "words", KVG_DTYPE_U64, packed_words(l->count, l->word_bits), err)))
+                goto fail;
+            l->words = t->data;
+        }
+        /* Unigrams are always exact f32 (they are few; KenLM does the same). */
+        if (bind_values(f, n, "prob", quantized && n >= 2, l->count, &l->prob, &l->prob_q, &l->prob_centers, err))
+            goto fail;
+        if (n < m->order) {
+            if (bind_values(f, n, "backoff", quantized && n >= 2, l->count, &l->backoff, &l->backoff_q,
+                            &l->backoff_centers, err))
+                goto fail;
+            l->next_bits = packed_bits_for(m->levels[n + 1].count);
+            if (!(t = part(f, n, "next", KVG_DTYPE_U64, packed_words(l->count + 1, l->next_bits), err)))
+                goto fail;
+            l->next = t->data;
+        }
+    }
+    for (unsigned n = 1; n <= m->order; n++)
+        if (validate_level(m, n, err))
+            goto fail;
+    *out = m;
+    return 0;
+fail:
+    free(m);
+    return -1;
+}
+
+void kvg_ngram_close(kvg_ngram *m) { free(m); }
+
+uint32_t kvg_ngram_order(const kvg_ngram *m) { return m->order; }
+uint32_t kvg_ngram_vocab_size(const kvg_ngram *m) { return m->vocab_size; }
+const kvg_vocab *kvg_ngram_vocab(const kvg_ngram *m) { return &m->vocab; }
+uint64_t kvg_ngram_count(const kvg_ngram *m, uint32_t n) { return n >= 1 && n <= m->order ? m->levels[n].count : 0; }
+uint32_t kvg_ngram_bos(const kvg_ngram *m) { return m->bos; }
+uint32_t kvg_ngram_eos(const kvg_ngram *m) { return m->eos; }
+int kvg_ngram_quantized(const kvg_ngram *m) { return m->quantized; }
+
+uint32_t kvg_ngram_word_id(const kvg_ngram *m, const char *word, size_t len)
+{
+    uint32_t id = kvg_vocab_find(&m->vocab, word, len);
+    return id == KVG_VOCAB_NONE ? 0 : id;
+}

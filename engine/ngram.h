@@ -1,0 +1,81 @@
+/* ngram.h — back-off n-gram models stored as a forward trie in a .kvg file.
+ *
+ * Layout (format/SPEC.md §8): level n (1..N) holds the n-grams of order n,
+ * sorted by their word-id tuples, so the continuations of a context are one
+ * contiguous run of the next level. Level 1 is indexed by word id. Per level:
+ * packed word ids (n >= 2), log10 probabilities, log10 backoffs (n < N) and
+ * packed child pointers (n < N).
+ *
+ * Scoring follows KenLM exactly: the matched length is the longest chain of
+ * entries w, (h1 w), (h2 h1 w), ... present in the table, where missing
+ * lower-order entries of an ARPA file were filled in at conversion with the
+ * probability back-off gives them and backoff 0 ("blanks", as KenLM does);
+ * then the backoffs of the unmatched longer contexts are added. All
+ * probabilities are log10. */
+#ifndef KVG_NGRAM_H
+#define KVG_NGRAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvg_error.h"
+#include "kvg_reader.h"
+#include "vocab.h"
+
+#define KVG_NGRAM_MAX_ORDER 16
+
+typedef struct kvg_ngram kvg_ngram;
+
+/* What the model knows about the words before the next one: the trie nodes
+ * of the contexts (h1), (h2 h1), ... that are entries, and their backoffs. */
+typedef struct kvg_ngram_state {
+    uint32_t len;                              /* contexts held, 0..order-1 */
+    uint64_t node[KVG_NGRAM_MAX_ORDER - 1];    /* node[j]: level j+1 index of (h_{j+1} .. h_1) */
+    float backoff[KVG_NGRAM_MAX_ORDER - 1];    /* log10 backoff of that context */
+} kvg_ngram_state;
+
+/* Binds an n-gram model to an open .kvg file (which must outlive it) and
+ * validates its tables: sizes against the metadata, pointers monotone and in
+ * range, word ids < V. O(number of n-grams) — call once per process. */
+int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err);
+void kvg_ngram_close(kvg_ngram *m);
+
+uint32_t kvg_ngram_order(const kvg_ngram *m);
+uint32_t kvg_ngram_vocab_size(const kvg_ngram *m);
+const kvg_vocab *kvg_ngram_vocab(const kvg_ngram *m);
+uint64_t kvg_ngram_count(const kvg_ngram *m, uint32_t n); /* entries of order n, blanks included */
+uint32_t kvg_ngram_bos(const kvg_ngram *m);                /* id of <s> */
+uint32_t kvg_ngram_eos(const kvg_ngram *m);                /* id of </s> */
+int kvg_ngram_quantized(const kvg_ngram *m);               /* 1 when probabilities are 8-bit codes */
+
+/* Word id of a word; 0 (<unk>) when it is not in the vocabulary. */
+uint32_t kvg_ngram_word_id(const kvg_ngram *m, const char *word, size_t len);
+
+/* The empty context, and the context after <s> (a sentence start). */
+void kvg_ngram_null_state(const kvg_ngram *m, kvg_ngram_state *st);
+void kvg_ngram_bos_state(const kvg_ngram *m, kvg_ngram_state *st);
+
+/* log10 p(word | in). Sets *out to the context that follows (out may alias
+ * in) and *matched (optional) to the length of the n-gram that matched. */
+float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t word, kvg_ngram_state *out,
+                      uint32_t *matched);
+
+/* The whole conditional distribution: log10 p(w | st) for every word id w,
+ * into out[0..V). Costs O(V + continuations of the context's suffixes).
+ * Exactly the values kvg_ngram_score gives, word by word. */
+void kvg_ngram_distribution(const kvg_ngram *m, const kvg_ngram_state *st, float *out);
+
+/* The k most probable next words (ids and log10 probs, best first; ties by
+ * lower id). Returns how many were written (min(k, V)). scratch must hold V
+ * floats. */
+size_t kvg_ngram_top_k(const kvg_ngram *m, const kvg_ngram_state *st, size_t k, uint32_t *ids, float *logp,
+                       float *scratch);
+
+/* The continuations of a context as stored: for the context's deepest node,
+ * the words w whose (context w) entry exists, with their stored log10 prob
+ * (without backoff). Calls fn for each; stops early if fn returns non-zero. */
+typedef int (*kvg_ngram_visit_fn)(void *user, uint32_t word, float log10p);
+void kvg_ngram_continuations(const kvg_ngram *m, const kvg_ngram_state *st, uint32_t context_len,
+                             kvg_ngram_visit_fn fn, void *user);
+
+#endif

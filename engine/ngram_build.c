@@ -1,0 +1,463 @@
+/* ngram_build.c — from n-gram lists to the trie tables of ngram.h.
+ *
+ * Stages, as in KenLM's loader: sort each order; fill in missing suffixes
+ * ("blanks": entries whose probability is what back-off gives, backoff 0)
+ * from the top order down, so that every entry's shorter suffixes are
+ * entries; add structural nodes for missing contexts so every entry has a
+ * path from the root; compute the blanks' probabilities bottom-up; link each
+ * level to the next; quantize if asked; write. */
+#include "ngram_build.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngram_layout.h"
+
+/* Level n as records of n word ids, prob, backoff: one sortable block. */
+typedef struct recs {
+    uint32_t n;
+    uint64_t count;
+    uint32_t *data; /* count * (n + 2) words; prob and backoff stored as float bits */
+} recs;
+
+#define PENDING_BLANK INFINITY /* a blank whose probability is not computed yet */
+
+static inline uint32_t *rec_at(const recs *r, uint64_t i) { return r->data + i * (r->n + 2); }
+static inline float rec_prob(const recs *r, uint64_t i)
+{
+    float f;
+    memcpy(&f, rec_at(r, i) + r->n, 4);
+    return f;
+}
+static inline float rec_backoff(const recs *r, uint64_t i)
+{
+    float f;
+    memcpy(&f, rec_at(r, i) + r->n + 1, 4);
+    return f;
+}
+static inline void rec_set(const recs *r, uint64_t i, float prob, float backoff)
+{
+    memcpy(rec_at(r, i) + r->n, &prob, 4);
+    memcpy(rec_at(r, i) + r->n + 1, &backoff, 4);
+}
+
+static _Thread_local uint32_t sort_n; /* qsort has no context argument in C11 */
+
+static int cmp_ids(const uint32_t *a, const uint32_t *b, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (a[k] != b[k])
+            return a[k] < b[k] ? -1 : 1;
+    return 0;
+}
+
+static int cmp_rec(const void *a, const void *b) { return cmp_ids(a, b, sort_n); }
+
+static void sort_recs(recs *r)
+{
+    sort_n = r->n;
+    qsort(r->data, (size_t)r->count, (size_t)(r->n + 2) * 4, cmp_rec);
+}
+
+/* Index of the record whose ids equal key (n of them), or UINT64_MAX. */
+static uint64_t find_rec(const recs *r, const uint32_t *key)
+{
+    uint64_t lo = 0, hi = r->count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int c = cmp_ids(rec_at(r, mid), key, r->n);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return UINT64_MAX;
+}
+
+/* Sorted merge of add (sorted, distinct, disjoint from r) into r. */
+static int merge_into(recs *r, recs *add)
+{
+    if (add->count == 0)
+        return 0;
+    size_t stride = r->n + 2;
+    uint32_t *out = malloc((size_t)(r->count + add->count) * stride * 4);
+    if (!out)
+        return -1;
+    uint64_t i = 0, j = 0, k = 0;
+    while (i < r->count || j < add->count) {
+        const uint32_t *src;
+        if (j == add->count || (i < r->count && cmp_ids(rec_at(r, i), rec_at(add, j), r->n) < 0))
+            src = rec_at(r, i++);
+        else
+            src = rec_at(add, j++);
+        memcpy(out + k++ * stride, src, stride * 4);
+    }
+    free(r->data);
+    r->data = out;
+    r->count += add->count;
+    return 0;
+}
+
+/* Appends a record (ids copied from key) to a growable recs. */
+static int push_rec(recs *r, uint64_t *cap, const uint32_t *key, float prob, float backoff)
+{
+    if (r->count == *cap) {
+        uint64_t nc = *cap ? *cap * 2 : 1024;
+        uint32_t *d = realloc(r->data, (size_t)nc * (r->n + 2) * 4);
+        if (!d)
+            return -1;
+        r->data = d;
+        *cap = nc;
+    }
+    memcpy(rec_at(r, r->count), key, r->n * 4);
+    rec_set(r, r->count, prob, backoff);
+    r->count++;
+    return 0;
+}
+
+/* Sorts and removes duplicates (added records may repeat). */
+static void sort_unique(recs *r)
+{
+    if (r->count < 2)
+        return;
+    sort_recs(r);
+    uint64_t k = 1;
+    for (uint64_t i = 1; i < r->count; i++)
+        if (cmp_ids(rec_at(r, i), rec_at(r, k - 1), r->n) != 0)
+            memmove(rec_at(r, k++), rec_at(r, i), (r->n + 2) * 4);
+    r->count = k;
+}
+
+/* Adds to level n-1 (lower) every (n-1)-gram that is a suffix (use_suffix)
+ * or prefix of a level-n record and is missing there; new records get prob
+ * new_prob and backoff 0. */
+static int close_level(const recs *upper, recs *lower, int use_suffix, float new_prob)
+{
+    recs add = {lower->n, 0, NULL};
+    uint64_t cap = 0;
+    for (uint64_t i = 0; i < upper->count; i++) {
+        const uint32_t *key = rec_at(upper, i) + (use_suffix ? 1 : 0);
+        if (find_rec(lower, key) == UINT64_MAX && push_rec(&add, &cap, key, new_prob, 0.0f)) {
+            free(add.data);
+            return -1;
+        }
+    }
+    sort_unique(&add);
+    int rc = merge_into(lower, &add);
+    free(add.data);
+    return rc;
+}
+
+static void describe_ngram(const kvg_ngram_input *in, const uint32_t *ids, uint32_t n, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t k = 0; k < n && used + 1 < cap; k++) {
+        int len = (int)(in->word_lens[ids[k]] > 60 ? 60 : in->word_lens[ids[k]]);
+        int w = snprintf(buf + used, cap - used, "%s%.*s", k ? " " : "", len, in->words[ids[k]]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* ---- quantization ---- */
+
+typedef struct codebook {
+    float centers[NGRAM_Q8_CENTERS];
+    int n_centers;
+} codebook;
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Up to max_centers centers for the non-NaN values: exact when there are at
+ * most that many distinct values; otherwise bins of about equal count over
+ * the sorted values, never splitting equal values, each bin's center its
+ * mean. Sorted ascending. */
+static int make_codebook(const float *vals, uint64_t n, int max_centers, codebook *cb)
+{
+    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v)
+        return -1;
+    uint64_t m = 0;
+    for (uint64_t i = 0; i < n; i++)
+        if (!isnan(vals[i]))
+            v[m++] = vals[i];
+    qsort(v, (size_t)m, sizeof *v, cmp_float);
+    uint64_t distinct = 0;
+    for (uint64_t i = 0; i < m; i++)
+        distinct += i == 0 || v[i] != v[i - 1];
+    cb->n_centers = 0;
+    if (distinct <= (uint64_t)max_centers) {
+        for (uint64_t i = 0; i < m; i++)
+            if (i == 0 || v[i] != v[i - 1])
+                cb->centers[cb->n_centers++] = v[i];
+    } else {
+        uint64_t i = 0;
+        while (i < m) {
+            int bins_left = max_centers - cb->n_centers;
+            uint64_t target = (m - i + (uint64_t)bins_left - 1) / (uint64_t)bins_left;
+            uint64_t j = i;
+            double sum = 0;
+            while (j < m && (j - i < target || v[j] == v[j - 1])) {
+                sum += v[j];
+                j++;
+            }
+            if (cb->n_centers == max_centers - 1) { /* last bin takes the rest */
+                while (j < m)
+                    sum += v[j++];
+            }
+            cb->centers[cb->n_centers++] = isinf(v[i]) ? v[i] : (float)(sum / (double)(j - i));
+            i = j;
+        }
+    }
+    if (cb->n_centers == 0)
+        cb->centers[cb->n_centers++] = 0.0f;
+    free(v);
+    return 0;
+}
+
+static uint8_t nearest_code(const codebook *cb, float x)
+{
+    int lo = 0, hi = cb->n_centers - 1;
+    while (lo < hi) { /* first center >= x */
+        int mid = (lo + hi) / 2;
+        if (cb->centers[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0 && fabsf(x - cb->centers[lo - 1]) <= fabsf(cb->centers[lo] - x))
+        lo--;
+    return (uint8_t)lo;
+}
+
+/* ---- writing ---- */
+
+static int write_packed(kvg_writer *w, unsigned n, const char *part, uint64_t count, unsigned bits,
+                        uint64_t (*get)(const void *, uint64_t), const void *src, kvg_error *err)
+{
+    uint64_t words = packed_words(count, bits);
+    uint8_t *buf = calloc((size_t)words, 8);
+    if (!buf)
+        return kvg_errorf(err, NULL, "out of memory packing level %u", n);
+    for (uint64_t i = 0; i < count; i++)
+        packed_set(buf, bits, i, get(src, i));
+    char name[64];
+    ngram_tensor_name(name, sizeof name, n, part);
+    uint64_t shape[] = {words};
+    int rc = kvg_writer_tensor(w, name, KVG_DTYPE_U64, 1, shape, buf, err);
+    free(buf);
+    return rc;
+}
+
+static uint64_t get_word(const void *src, uint64_t i)
+{
+    const recs *r = src;
+    return rec_at(r, i)[r->n - 1];
+}
+static uint64_t get_u64(const void *src, uint64_t i) { return ((const uint64_t *)src)[i]; }
+
+/* Writes one value column (prob or backoff) of a level, exact or quantized. */
+static int write_values(kvg_writer *w, unsigned n, const char *part, const float *vals, uint64_t count,
+                        int quantize, int reserve_absent, kvg_error *err)
+{
+    char name[64];
+    uint64_t shape[] = {count};
+    ngram_tensor_name(name, sizeof name, n, part);
+    if (!quantize)
+        return kvg_writer_tensor(w, name, KVG_DTYPE_F32, 1, shape, vals, err);
+    codebook cb;
+    if (make_codebook(vals, count, reserve_absent ? NGRAM_Q8_CENTERS - 1 : NGRAM_Q8_CENTERS, &cb))
+        return kvg_errorf(err, NULL, "out of memory quantizing level %u", n);
+    float centers[NGRAM_Q8_CENTERS];
+    for (int i = 0; i < NGRAM_Q8_CENTERS; i++)
+        centers[i] = i < cb.n_centers ? cb.centers[i] : cb.centers[cb.n_centers - 1];
+    if (reserve_absent)
+        centers[NGRAM_Q8_ABSENT] = NAN;
+    uint8_t *codes = malloc((size_t)(count ? count : 1));
+    if (!codes)
+        return kvg_errorf(err, NULL, "out of memory quantizing level %u", n);
+    for (uint64_t i = 0; i < count; i++)
+        codes[i] = isnan(vals[i]) ? NGRAM_Q8_ABSENT : nearest_code(&cb, vals[i]);
+    char cname[80];
+    snprintf(cname, sizeof cname, "%s_centers", name);
+    uint64_t cshape[] = {NGRAM_Q8_CENTERS};
+    int rc = kvg_writer_tensor(w, cname, KVG_DTYPE_F32, 1, cshape, centers, err) ||
+             kvg_writer_tensor(w, name, KVG_DTYPE_U8, 1, shape, codes, err);
+    free(codes);
+    return rc ? -1 : 0;
+}
+
+static void progress(const kvg_ngram_input *in, const char *phase)
+{
+    if (in->progress)
+        in->progress(in->progress_user, phase);
+}
+
+int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char *where, kvg_error *err)
+{
+    uint32_t N = in->order, V = in->vocab_size;
+    recs lv[KVG_NGRAM_MAX_ORDER + 1];
+    memset(lv, 0, sizeof lv);
+    uint64_t *next = NULL;
+    float *col = NULL;
+    int rc = -1;
+    if (N < 1 || N > KVG_NGRAM_MAX_ORDER || V == 0)
+        return kvg_errorf(err, where, "n-gram order %u or vocabulary size %u out of range", N, V);
+    if (quantize != 0 && quantize != 8)
+        return kvg_errorf(err, where, "quantization to %d bits is not supported (0 or 8)", quantize);
+
+    /* Records per level, sorted, duplicates refused. */
+    progress(in, "sorting");
+    for (uint32_t n = 2; n <= N; n++) {
+        kvg_ngram_order_input *src = &in->levels[n];
+        recs *r = &lv[n];
+        r->n = n;
+        r->count = src->count;
+        r->data = malloc((size_t)(src->count ? src->count : 1) * (n + 2) * 4);
+        if (!r->data) {
+            kvg_errorf(err, where, "out of memory for %llu %u-grams", (unsigned long long)src->count, n);
+            goto done;
+        }
+        for (uint64_t i = 0; i < src->count; i++) {
+            memcpy(rec_at(r, i), src->ids + i * n, n * 4);
+            rec_set(r, i, src->prob[i], n < N ? src->backoff[i] : 0.0f);
+        }
+        free(src->ids);
+        free(src->prob);
+        free(src->backoff);
+        src->ids = NULL;
+        src->prob = src->backoff = NULL;
+        sort_recs(r);
+        for (uint64_t i = 1; i < r->count; i++)
+            if (cmp_ids(rec_at(r, i), rec_at(r, i - 1), n) == 0) {
+                char desc[256];
+                describe_ngram(in, rec_at(r, i), n, desc, sizeof desc);
+                kvg_errorf(err, where, "duplicate %u-gram \"%s\"", n, desc);
+                goto done;
+            }
+    }
+
+    /* Suffix closure (blanks), then prefix closure (structural nodes). */
+    progress(in, "filling in missing lower-order entries");
+    for (uint32_t n = N; n >= 3; n--)
+        if (close_level(&lv[n], &lv[n - 1], 1, PENDING_BLANK)) {
+            kvg_errorf(err, where, "out of memory adding missing %u-grams", n - 1);
+            goto done;
+        }
+    for (uint32_t n = N; n >= 3; n--)
+        if (close_level(&lv[n], &lv[n - 1], 0, NAN)) {
+            kvg_errorf(err, where, "out of memory adding missing %u-gram contexts", n - 1);
+            goto done;
+        }
+
+    /* Blanks' probabilities, bottom-up: back off from the (n-1)-suffix,
+     * which is an entry by now, through the context's backoff. */
+    for (uint32_t n = 2; n <= N; n++) {
+        recs *r = &lv[n];
+        for (uint64_t i = 0; i < r->count; i++) {
+            if (rec_prob(r, i) != PENDING_BLANK)
+                continue;
+            const uint32_t *ids = rec_at(r, i);
+            float lower, ctx_backoff = 0.0f;
+            if (n == 2) {
+                lower = in->unigram_prob[ids[1]];
+                ctx_backoff = in->unigram_backoff[ids[0]];
+            } else {
+                uint64_t s = find_rec(&lv[n - 1], ids + 1);
+                uint64_t c = find_rec(&lv[n - 1], ids);
+                lower = rec_prob(&lv[n - 1], s);
+                if (c != UINT64_MAX && !ngram_is_absent(rec_prob(&lv[n - 1], c)))
+                    ctx_backoff = rec_backoff(&lv[n - 1], c);
+            }
+            rec_set(r, i, lower + ctx_backoff, 0.0f);
+        }
+    }
+
+    /* Metadata. */
+    progress(in, "writing");
+    uint64_t counts[KVG_NGRAM_MAX_ORDER];
+    counts[0] = V;
+    for (uint32_t n = 2; n <= N; n++)
+        counts[n - 1] = lv[n].count;
+    if (kvg_writer_meta_str(w, "general.kind", NGRAM_KIND, strlen(NGRAM_KIND), err) ||
+        kvg_writer_meta_u64(w, NGRAM_KEY_ORDER, N, err) || kvg_writer_meta_u64_array(w, NGRAM_KEY_COUNTS, counts, N, err) ||
+        kvg_writer_meta_str(w, NGRAM_KEY_QUANT, quantize ? "q8" : "none", quantize ? 2 : 4, err) ||
+        kvg_writer_meta_u64(w, NGRAM_KEY_BOS, in->bos_id, err) || kvg_writer_meta_u64(w, NGRAM_KEY_EOS, in->eos_id, err) ||
+        kvg_writer_meta_u64(w, NGRAM_KEY_UNK_ADDED, in->unk_added ? 1 : 0, err))
+        goto done;
+    if (kvg_vocab_write(w, NGRAM_VOCAB_PREFIX, in->words, in->word_lens, V, err))
+        goto done;
+
+    /* Levels: words, prob, backoff, next. */
+    for (uint32_t n = 1; n <= N; n++) {
+        uint64_t count = counts[n - 1];
+        if (n >= 2) {
+            if (write_packed(w, n, "words", count, packed_bits_for(V - 1), get_word, &lv[n], err))
+                goto done;
+        }
+        if (n == 1) {
+            if (write_values(w, 1, "prob", in->unigram_prob, V, 0, 0, err) ||
+                (N > 1 && write_values(w, 1, "backoff", in->unigram_backoff, V, 0, 0, err)))
+                goto done;
+        } else {
+            free(col);
+            col = malloc((size_t)(count ? count : 1) * sizeof *col);
+            if (!col) {
+                kvg_errorf(err, where, "out of memory");
+                goto done;
+            }
+            for (uint64_t i = 0; i < count; i++)
+                col[i] = rec_prob(&lv[n], i);
+            if (write_values(w, n, "prob", col, count, quantize, 1, err))
+                goto done;
+            if (n < N) {
+                for (uint64_t i = 0; i < count; i++)
+                    col[i] = rec_backoff(&lv[n], i);
+                if (write_values(w, n, "backoff", col, count, quantize, 0, err))
+                    goto done;
+            }
+        }
+        if (n < N) {
+            /* next[i] = first child of entry i: count children per parent by
+             * walking the (sorted) next level with a pointer into this one. */
+            const recs *c = &lv[n + 1];
+            free(next);
+            next = calloc((size_t)count + 1, sizeof *next);
+            if (!next) {
+                kvg_errorf(err, where, "out of memory");
+                goto done;
+            }
+            uint64_t p = 0;
+            for (uint64_t i = 0; i < c->count; i++) {
+                const uint32_t *prefix = rec_at(c, i);
+                if (n == 1) {
+                    p = prefix[0];
+                } else {
+                    while (p < count && cmp_ids(rec_at(&lv[n], p), prefix, n) < 0)
+                        p++;
+                }
+                next[p + 1]++;
+            }
+            for (uint64_t i = 0; i < count; i++)
+                next[i + 1] += next[i];
+            if (write_packed(w, n, "next", count + 1, packed_bits_for(c->count), get_u64, next, err))
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    for (uint32_t n = 0; n <= KVG_NGRAM_MAX_ORDER; n++)
+        free(lv[n].data);
+    free(next);
+    free(col);
+    return rc;
+}

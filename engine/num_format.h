@@ -1,0 +1,26 @@
+/* num_format.h — numbers printed exactly as KenLM's `query` prints them.
+ *
+ * KenLM formats with Google double-conversion set up as
+ *   DoubleToStringConverter(NO_FLAGS, "inf", "NaN", 'e', -6, 21, ...)
+ * and calls ToShortestSingle(float) for per-word log10 probabilities and totals,
+ * ToShortest(double) for perplexities. That means:
+ *   digits  the fewest decimal digits that read back (correctly rounded) to the
+ *           same float / double; among those, the one closest to the exact value.
+ *   layout  with the value 0.d1..dn * 10^k and e = k-1: plain decimal notation
+ *           when -6 <= e < 21 ("-0.4846522", "100", "0.000001"), otherwise
+ *           "d1.d2..dn" + 'e' + exponent without '+' ("1e-7", "-1.5e-7", "1e21").
+ *   special "-0" for negative zero, "inf" / "-inf", "NaN" (never signed).
+ * Exact (big-integer) arithmetic, no libc formatting; about 100 ns a float. */
+#ifndef KVG_NUM_FORMAT_H
+#define KVG_NUM_FORMAT_H
+
+/* Bytes a caller's buffer needs; the longest output ("-1.2345678901234567e-308",
+ * "-0.0000012345678901234567") is 25 bytes with its NUL. */
+#define KVG_NUM_BUF 32
+
+/* Writes the KenLM/double-conversion shortest form of x into buf
+ * (NUL-terminated, at most KVG_NUM_BUF bytes); returns its length. */
+int kvg_format_float(float x, char *buf);
+int kvg_format_double(double x, char *buf);
+
+#endif

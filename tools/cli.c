@@ -1,0 +1,39 @@
+/* cli.c — helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+void cli_print_error(const kvg_error *err)
+{
+    fprintf(stderr, "kvgram: %s\n", err->msg[0] ? err->msg : "unknown error");
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kvgram %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see `kvgram %s --help`)\n", cmd);
+    return 2;
+}
+
+int cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
+const char *cli_human_bytes(unsigned long long n, char *buf)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, 32, "%llu B", n);
+    else
+        snprintf(buf, 32, "%.2f %s", v, units[u]);
+    return buf;
+}

@@ -1,0 +1,68 @@
+/* cmd_convert.c — `kvgram convert INPUT -o OUTPUT.kvg`: picks the converter
+ * for the input's kind. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arpa_convert.h"
+#include "cli.h"
+#include "commands.h"
+
+static const char *const convert_help =
+    "usage: kvgram convert INPUT -o OUTPUT.kvg [options]\n"
+    "\n"
+    "Converts a model into a .kvg file. The output is written to a temporary\n"
+    "file beside OUTPUT and renamed into place only when complete.\n"
+    "\n"
+    "Inputs:\n"
+    "  MODEL.arpa, MODEL.arpa.gz   an ARPA back-off n-gram model (KenLM, SRILM, ...)\n"
+    "\n"
+    "  -o, --output FILE   the .kvg file to write (required)\n"
+    "  --quantize 8        n-grams: store probabilities and backoffs as 8-bit codes\n"
+    "                      (per-order codebooks; unigrams stay exact). Default: exact f32\n"
+    "  --quiet             no progress on stderr (shown by default when it is a terminal)\n"
+    "  -h, --help          this help\n";
+
+int cmd_convert(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    arpa_convert_options arpa = {0, isatty(2)};
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(convert_help, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
+            if (++i == argc)
+                return cli_usage_error("convert", "%s needs a file name", argv[i - 1]);
+            out = argv[i];
+        } else if (strcmp(argv[i], "--quantize") == 0) {
+            if (++i == argc || strcmp(argv[i], "8") != 0)
+                return cli_usage_error("convert", "--quantize takes 8 (bits)");
+            arpa.quantize = 8;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            arpa.progress = 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("convert", "unknown option %s", argv[i]);
+        } else if (in) {
+            return cli_usage_error("convert", "one INPUT at a time");
+        } else {
+            in = argv[i];
+        }
+    }
+    if (!in)
+        return cli_usage_error("convert", "missing INPUT");
+    if (!out)
+        return cli_usage_error("convert", "missing -o OUTPUT.kvg");
+    struct stat st;
+    if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "kvgram: %s: is a directory; converting Hugging Face checkpoints is not supported yet\n", in);
+        return 1;
+    }
+    kvg_error err;
+    if (arpa_convert(in, out, &arpa, &err)) {
+        cli_print_error(&err);
+        return 1;
+    }
+    return 0;
+}

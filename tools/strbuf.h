@@ -1,0 +1,28 @@
+/* strbuf.h — a growable byte buffer for building output text, with the
+ * appenders the output formats need (numbers in shortest form, JSON strings). */
+#ifndef KVG_STRBUF_H
+#define KVG_STRBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct strbuf {
+    char *p;
+    size_t len, cap;
+    int failed; /* set when memory ran out; appends become no-ops */
+} strbuf;
+
+void sb_put(strbuf *b, const char *s, size_t n);
+void sb_puts(strbuf *b, const char *s);
+void sb_putc(strbuf *b, char c);
+void sb_u64(strbuf *b, uint64_t v);
+void sb_float(strbuf *b, float x);   /* shortest round-trip, KenLM's layout */
+void sb_double(strbuf *b, double x); /* shortest round-trip, KenLM's layout */
+/* A JSON string literal with quotes. Bytes that are not valid UTF-8 become
+ * U+FFFD, so the output is always valid JSON (and valid UTF-8). */
+void sb_json_str(strbuf *b, const char *s, size_t n);
+/* A JSON number: like sb_double, but non-finite values become null. */
+void sb_json_num(strbuf *b, double x);
+void sb_free(strbuf *b);
+
+#endif
