@@ -7,17 +7,23 @@
 
 #include "ngram_layout.h"
 
+/* A column of log10 values: packed codes into a table of distinct values
+ * (all of them when exact, a codebook when quantized). */
+typedef struct value_column {
+    const float *raw; /* f32 per entry when the column is stored plainly */
+    const uint8_t *codes;
+    unsigned bits;
+    const float *values;
+    uint64_t n_values;
+} value_column;
+
 typedef struct level {
     uint64_t count;
     const uint8_t *words; /* packed word ids, n >= 2 */
     unsigned word_bits;
-    const float *prob;    /* f32 per entry, or NULL when quantized */
-    const uint8_t *prob_q;
-    const float *prob_centers;
-    const float *backoff; /* n < N */
-    const uint8_t *backoff_q;
-    const float *backoff_centers;
-    const uint8_t *next; /* packed child offsets into level n+1, count+1 of them, n < N */
+    value_column prob;
+    value_column backoff; /* n < N */
+    const uint8_t *next;  /* packed child offsets into level n+1, count+1 of them, n < N */
     unsigned next_bits;
 } level;
 
@@ -31,24 +37,41 @@ struct kvg_ngram {
     level levels[KVG_NGRAM_MAX_ORDER + 1]; /* levels[1..order] */
 };
 
-static inline float level_prob(const level *l, uint64_t i)
+static inline float column_get(const value_column *c, uint64_t i)
 {
-    return l->prob ? l->prob[i] : l->prob_centers[l->prob_q[i]];
+    if (c->raw)
+        return c->raw[i];
+    uint64_t code = packed_get(c->codes, c->bits, i);
+    /* A code past the table (only in a hand-made file) reads the last value
+     * instead of memory beyond it. */
+    return c->values[code < c->n_values ? code : c->n_values - 1];
 }
 
-static inline float level_backoff(const level *l, uint64_t i)
-{
-    return l->backoff ? l->backoff[i] : l->backoff_centers[l->backoff_q[i]];
-}
+static inline float level_prob(const level *l, uint64_t i) { return column_get(&l->prob, i); }
+static inline float level_backoff(const level *l, uint64_t i) { return column_get(&l->backoff, i); }
 
 static inline uint32_t level_word(const level *l, uint64_t i) { return (uint32_t)packed_get(l->words, l->word_bits, i); }
 static inline uint64_t level_next(const level *l, uint64_t i) { return packed_get(l->next, l->next_bits, i); }
+
+/* The children of node: entries [lo, hi) of level c. Clamped, so that even
+ * a hand-made file with bad pointers (kvg_ngram_check finds those) never
+ * sends a lookup outside the tables. */
+static inline void child_range(const level *l, const level *c, uint64_t node, uint64_t *lo, uint64_t *hi)
+{
+    *hi = level_next(l, node + 1);
+    if (*hi > c->count)
+        *hi = c->count;
+    *lo = level_next(l, node);
+    if (*lo > *hi)
+        *lo = *hi;
+}
 
 /* The index in level n+1 of (node's n-gram, word), or UINT64_MAX. */
 static uint64_t find_child(const kvg_ngram *m, uint32_t n, uint64_t node, uint32_t word)
 {
     const level *l = &m->levels[n], *c = &m->levels[n + 1];
-    uint64_t lo = level_next(l, node), hi = level_next(l, node + 1);
+    uint64_t lo, hi;
+    child_range(l, c, node, &lo, &hi);
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         uint32_t w = level_word(c, mid);
@@ -117,7 +140,7 @@ void kvg_ngram_distribution(const kvg_ngram *m, const kvg_ngram_state *st, float
     /* Unigrams backed off through every context, in the same order of
      * additions as kvg_ngram_score, so both give the same bits. */
     for (uint32_t w = 0; w < m->vocab_size; w++) {
-        float p = uni->prob[w];
+        float p = level_prob(uni, w);
         for (uint32_t j = 0; j < len; j++)
             p += st->backoff[j];
         out[w] = p;
@@ -127,14 +150,16 @@ void kvg_ngram_distribution(const kvg_ngram *m, const kvg_ngram_state *st, float
      * gives exactly the chain rule of kvg_ngram_score. */
     for (uint32_t j = 0; j < len; j++) {
         const level *l = &m->levels[j + 1], *c = &m->levels[j + 2];
-        uint64_t lo = level_next(l, st->node[j]), hi = level_next(l, st->node[j] + 1);
+        uint64_t lo, hi;
+        child_range(l, c, st->node[j], &lo, &hi);
         for (uint64_t i = lo; i < hi; i++) {
             float p = level_prob(c, i);
-            if (ngram_is_absent(p))
+            uint32_t w = level_word(c, i);
+            if (ngram_is_absent(p) || w >= m->vocab_size)
                 continue;
             for (uint32_t k = j + 1; k < len; k++)
                 p += st->backoff[k];
-            out[level_word(c, i)] = p;
+            out[w] = p;
         }
     }
 }
@@ -144,7 +169,7 @@ void kvg_ngram_continuations(const kvg_ngram *m, const kvg_ngram_state *st, uint
 {
     if (context_len == 0) {
         for (uint32_t w = 0; w < m->vocab_size; w++)
-            if (fn(user, w, m->levels[1].prob[w]))
+            if (fn(user, w, level_prob(&m->levels[1], w)))
                 return;
         return;
     }
@@ -152,10 +177,12 @@ void kvg_ngram_continuations(const kvg_ngram *m, const kvg_ngram_state *st, uint
         return;
     uint32_t j = context_len - 1;
     const level *l = &m->levels[j + 1], *c = &m->levels[j + 2];
-    uint64_t lo = level_next(l, st->node[j]), hi = level_next(l, st->node[j] + 1);
+    uint64_t lo, hi;
+    child_range(l, c, st->node[j], &lo, &hi);
     for (uint64_t i = lo; i < hi; i++) {
         float p = level_prob(c, i);
-        if (!ngram_is_absent(p) && fn(user, level_word(c, i), p))
+        uint32_t w = level_word(c, i);
+        if (!ngram_is_absent(p) && w < m->vocab_size && fn(user, w, p))
             return;
     }
 }
@@ -246,29 +273,39 @@ static const kvg_tensor *part(const kvg_file *f, unsigned n, const char *name, u
     return t;
 }
 
-/* Binds prob or backoff of level n: f32 values, or u8 codes plus centers. */
-static int bind_values(const kvg_file *f, unsigned n, const char *name, int quantized, uint64_t count,
-                       const float **f32, const uint8_t **codes, const float **centers, kvg_error *err)
+/* Binds the value column NAME of level n: either NAME as f32 per entry, or
+ * NAME (packed codes) and NAME_values (the f32 table). */
+static int bind_column(const kvg_file *f, unsigned n, const char *name, uint64_t count, value_column *c,
+                       kvg_error *err)
 {
-    const kvg_tensor *t;
-    if (!quantized) {
-        if (!(t = part(f, n, name, KVG_DTYPE_F32, count, err)))
+    char vname[48], full[64];
+    ngram_tensor_name(full, sizeof full, n, name);
+    const kvg_tensor *plain = kvg_tensor_find(f, full);
+    if (plain && plain->dtype == KVG_DTYPE_F32) {
+        if (!part(f, n, name, KVG_DTYPE_F32, count, err))
             return -1;
-        *f32 = t->data;
+        c->raw = plain->data;
         return 0;
     }
-    char cname[48];
-    snprintf(cname, sizeof cname, "%s_centers", name);
-    const kvg_tensor *c = part(f, n, cname, KVG_DTYPE_F32, NGRAM_Q8_CENTERS, err);
-    if (!c || !(t = part(f, n, name, KVG_DTYPE_U8, count, err)))
+    c->raw = NULL;
+    snprintf(vname, sizeof vname, "%s_values", name);
+    ngram_tensor_name(full, sizeof full, n, vname);
+    const kvg_tensor *v = kvg_tensor_find(f, full);
+    if (!v || v->dtype != KVG_DTYPE_F32 || v->n_dims != 1 || v->n_elems == 0)
+        return kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is missing or not a non-empty f32 vector", full);
+    c->values = v->data;
+    c->n_values = v->n_elems;
+    c->bits = packed_bits_for(c->n_values - 1);
+    if (c->bits > KVG_PACKED_MAX_BITS)
+        return kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is too large", full);
+    const kvg_tensor *t = part(f, n, name, KVG_DTYPE_U64, packed_words(count, c->bits), err);
+    if (!t)
         return -1;
-    *f32 = NULL;
-    *codes = t->data;
-    *centers = c->data;
+    c->codes = t->data;
     return 0;
 }
 
-static int validate_level(const kvg_ngram *m, unsigned n, kvg_error *err)
+static int check_level(const kvg_ngram *m, unsigned n, kvg_error *err)
 {
     const char *path = kvg_path(m->file);
     const level *l = &m->levels[n];
@@ -370,12 +407,10 @@ int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
                 goto fail;
             l->words = t->data;
         }
-        /* Unigrams are always exact f32 (they are few; KenLM does the same). */
-        if (bind_values(f, n, "prob", quantized && n >= 2, l->count, &l->prob, &l->prob_q, &l->prob_centers, err))
+        if (bind_column(f, n, "prob", l->count, &l->prob, err))
             goto fail;
         if (n < m->order) {
-            if (bind_values(f, n, "backoff", quantized && n >= 2, l->count, &l->backoff, &l->backoff_q,
-                            &l->backoff_centers, err))
+            if (bind_column(f, n, "backoff", l->count, &l->backoff, err))
                 goto fail;
             l->next_bits = packed_bits_for(m->levels[n + 1].count);
             if (!(t = part(f, n, "next", KVG_DTYPE_U64, packed_words(l->count + 1, l->next_bits), err)))
@@ -383,14 +418,19 @@ int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
             l->next = t->data;
         }
     }
-    for (unsigned n = 1; n <= m->order; n++)
-        if (validate_level(m, n, err))
-            goto fail;
     *out = m;
     return 0;
 fail:
     free(m);
     return -1;
+}
+
+int kvg_ngram_check(const kvg_ngram *m, kvg_error *err)
+{
+    for (unsigned n = 1; n <= m->order; n++)
+        if (check_level(m, n, err))
+            return -1;
+    return 0;
 }
 
 void kvg_ngram_close(kvg_ngram *m) { free(m); }

@@ -34,10 +34,18 @@ typedef struct kvg_ngram_state {
     float backoff[KVG_NGRAM_MAX_ORDER - 1];    /* log10 backoff of that context */
 } kvg_ngram_state;
 
-/* Binds an n-gram model to an open .kvg file (which must outlive it) and
- * validates its tables: sizes against the metadata, pointers monotone and in
- * range, word ids < V. O(number of n-grams) — call once per process. */
+/* Binds an n-gram model to an open .kvg file (which must outlive it):
+ * checks the metadata, the vocabulary (O(V)) and that every table has the
+ * size the counts need. Costs O(V), not O(n-grams): the tables are used
+ * straight from the mapping, and lookups clamp every pointer they follow,
+ * so even a malicious file cannot make them read outside the tables. */
 int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err);
+
+/* The deep check, O(n-grams): child pointers start at 0, never decrease and
+ * end at the next level's count; word ids are < V and strictly increasing
+ * among siblings (so binary search is exact). A file that passes answers
+ * every lookup as the spec says. Run by `kvgram verify` and `score --verify`. */
+int kvg_ngram_check(const kvg_ngram *m, kvg_error *err);
 void kvg_ngram_close(kvg_ngram *m);
 
 uint32_t kvg_ngram_order(const kvg_ngram *m);
@@ -55,7 +63,7 @@ uint32_t kvg_ngram_word_id(const kvg_ngram *m, const char *word, size_t len);
 void kvg_ngram_null_state(const kvg_ngram *m, kvg_ngram_state *st);
 void kvg_ngram_bos_state(const kvg_ngram *m, kvg_ngram_state *st);
 
-/* log10 p(word | in). Sets *out to the context that follows (out may alias
+/* log10 p(word | in), word < vocab size. Sets *out to the context that follows (out may alias
  * in) and *matched (optional) to the length of the n-gram that matched. */
 float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t word, kvg_ngram_state *out,
                       uint32_t *matched);
@@ -66,8 +74,8 @@ float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t wo
 void kvg_ngram_distribution(const kvg_ngram *m, const kvg_ngram_state *st, float *out);
 
 /* The k most probable next words (ids and log10 probs, best first; ties by
- * lower id). Returns how many were written (min(k, V)). scratch must hold V
- * floats. */
+ * lower id). Returns how many were written (min(k, V); 0 if memory runs
+ * out). scratch must hold V floats. */
 size_t kvg_ngram_top_k(const kvg_ngram *m, const kvg_ngram_state *st, size_t k, uint32_t *ids, float *logp,
                        float *scratch);
 

@@ -265,35 +265,108 @@ static uint64_t get_word(const void *src, uint64_t i)
 }
 static uint64_t get_u64(const void *src, uint64_t i) { return ((const uint64_t *)src)[i]; }
 
-/* Writes one value column (prob or backoff) of a level, exact or quantized. */
-static int write_values(kvg_writer *w, unsigned n, const char *part, const float *vals, uint64_t count,
-                        int quantize, int reserve_absent, kvg_error *err)
+/* Floats in a total order of their bits (-0 before +0, NaN last), so that
+ * exact tables keep every bit pattern distinct. */
+static uint32_t order_key(float x)
 {
-    char name[64];
-    uint64_t shape[] = {count};
-    ngram_tensor_name(name, sizeof name, n, part);
-    if (!quantize)
-        return kvg_writer_tensor(w, name, KVG_DTYPE_F32, 1, shape, vals, err);
-    codebook cb;
-    if (make_codebook(vals, count, reserve_absent ? NGRAM_Q8_CENTERS - 1 : NGRAM_Q8_CENTERS, &cb))
-        return kvg_errorf(err, NULL, "out of memory quantizing level %u", n);
-    float centers[NGRAM_Q8_CENTERS];
-    for (int i = 0; i < NGRAM_Q8_CENTERS; i++)
-        centers[i] = i < cb.n_centers ? cb.centers[i] : cb.centers[cb.n_centers - 1];
-    if (reserve_absent)
-        centers[NGRAM_Q8_ABSENT] = NAN;
-    uint8_t *codes = malloc((size_t)(count ? count : 1));
-    if (!codes)
-        return kvg_errorf(err, NULL, "out of memory quantizing level %u", n);
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if (isnan(x))
+        return UINT32_MAX;
+    return (b & 0x80000000u) ? ~b : b | 0x80000000u;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Writes one value column of level n as NAME_values (f32 table) and NAME
+ * (packed codes). Exact: the table is every distinct value (by bits) in
+ * ascending order. quantize: at most 256 centers (255 when NaNs must keep a
+ * code). NaN — structural nodes — is always the table's last value. */
+static int write_column(kvg_writer *w, unsigned n, const char *part, const float *vals, uint64_t count, int quantize,
+                        kvg_error *err)
+{
+    int rc = -1, has_nan = 0;
+    uint64_t n_table = 0;
+    float *table = NULL;
+    uint32_t *keys = NULL;
+    uint64_t *codes = NULL;
+    codebook cb = {{0}, 0};
     for (uint64_t i = 0; i < count; i++)
-        codes[i] = isnan(vals[i]) ? NGRAM_Q8_ABSENT : nearest_code(&cb, vals[i]);
-    char cname[80];
-    snprintf(cname, sizeof cname, "%s_centers", name);
-    uint64_t cshape[] = {NGRAM_Q8_CENTERS};
-    int rc = kvg_writer_tensor(w, cname, KVG_DTYPE_F32, 1, cshape, centers, err) ||
-             kvg_writer_tensor(w, name, KVG_DTYPE_U8, 1, shape, codes, err);
+        has_nan |= isnan(vals[i]) != 0;
+    if (quantize) {
+        if (make_codebook(vals, count, NGRAM_Q8_CENTERS - has_nan, &cb))
+            goto oom;
+        n_table = (uint64_t)cb.n_centers + (uint64_t)has_nan;
+        if (!(table = malloc(n_table * sizeof *table)))
+            goto oom;
+        memcpy(table, cb.centers, (size_t)cb.n_centers * sizeof *table);
+    } else {
+        /* distinct keys, sorted */
+        if (!(keys = malloc((size_t)(count ? count : 1) * sizeof *keys)))
+            goto oom;
+        for (uint64_t i = 0; i < count; i++)
+            keys[i] = order_key(vals[i]);
+        qsort(keys, (size_t)count, sizeof *keys, cmp_u32);
+        for (uint64_t i = 0; i < count; i++)
+            if ((i == 0 || keys[i] != keys[i - 1]) && keys[i] != UINT32_MAX)
+                keys[n_table++] = keys[i];
+        uint64_t n_finite = n_table;
+        n_table += (uint64_t)has_nan;
+        if (n_table == 0)
+            n_table = 1; /* an empty level still gets a one-entry table */
+        if (!(table = malloc(n_table * sizeof *table)))
+            goto oom;
+        for (uint64_t i = 0; i < n_finite; i++) {
+            uint32_t k = keys[i], b = (k & 0x80000000u) ? k & 0x7FFFFFFFu : ~k;
+            memcpy(&table[i], &b, 4);
+        }
+        if (!n_finite && !has_nan)
+            table[0] = 0.0f;
+    }
+    if (has_nan)
+        table[n_table - 1] = NAN;
+    if (!(codes = malloc((size_t)(count ? count : 1) * sizeof *codes)))
+        goto oom;
+    for (uint64_t i = 0; i < count; i++) {
+        if (isnan(vals[i])) {
+            codes[i] = n_table - 1;
+        } else if (quantize) {
+            codes[i] = nearest_code(&cb, vals[i]);
+        } else {
+            uint32_t k = order_key(vals[i]);
+            uint32_t *hit = bsearch(&k, keys, (size_t)(n_table - (uint64_t)has_nan), sizeof *keys, cmp_u32);
+            codes[i] = (uint64_t)(hit - keys);
+        }
+    }
+    char name[64], vname[48];
+    unsigned bits = packed_bits_for(n_table - 1);
+    if (!quantize && (n_table * 32 + count * bits) >= count * 32) {
+        /* Mostly distinct values (top-order probabilities): a table would
+         * cost more than it saves, store the floats as they are. */
+        ngram_tensor_name(name, sizeof name, n, part);
+        uint64_t shape[] = {count};
+        rc = kvg_writer_tensor(w, name, KVG_DTYPE_F32, 1, shape, vals, err);
+        goto done;
+    }
+    snprintf(vname, sizeof vname, "%s_values", part);
+    ngram_tensor_name(name, sizeof name, n, vname);
+    uint64_t shape[] = {n_table};
+    if (kvg_writer_tensor(w, name, KVG_DTYPE_F32, 1, shape, table, err) ||
+        write_packed(w, n, part, count, bits, get_u64, codes, err))
+        goto done;
+    rc = 0;
+    goto done;
+oom:
+    kvg_errorf(err, NULL, "out of memory encoding level %u", n);
+done:
+    free(table);
+    free(keys);
     free(codes);
-    return rc ? -1 : 0;
+    return rc;
 }
 
 static void progress(const kvg_ngram_input *in, const char *phase)
@@ -404,27 +477,23 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
             if (write_packed(w, n, "words", count, packed_bits_for(V - 1), get_word, &lv[n], err))
                 goto done;
         }
-        if (n == 1) {
-            if (write_values(w, 1, "prob", in->unigram_prob, V, 0, 0, err) ||
-                (N > 1 && write_values(w, 1, "backoff", in->unigram_backoff, V, 0, 0, err)))
-                goto done;
-        } else {
-            free(col);
-            col = malloc((size_t)(count ? count : 1) * sizeof *col);
-            if (!col) {
-                kvg_errorf(err, where, "out of memory");
-                goto done;
-            }
+        /* Unigrams are always exact (they are few; KenLM does the same). */
+        int q = n >= 2 ? quantize : 0;
+        free(col);
+        col = malloc((size_t)(count ? count : 1) * sizeof *col);
+        if (!col) {
+            kvg_errorf(err, where, "out of memory");
+            goto done;
+        }
+        for (uint64_t i = 0; i < count; i++)
+            col[i] = n == 1 ? in->unigram_prob[i] : rec_prob(&lv[n], i);
+        if (write_column(w, n, "prob", col, count, q, err))
+            goto done;
+        if (n < N) {
             for (uint64_t i = 0; i < count; i++)
-                col[i] = rec_prob(&lv[n], i);
-            if (write_values(w, n, "prob", col, count, quantize, 1, err))
+                col[i] = n == 1 ? in->unigram_backoff[i] : rec_backoff(&lv[n], i);
+            if (write_column(w, n, "backoff", col, count, q, err))
                 goto done;
-            if (n < N) {
-                for (uint64_t i = 0; i < count; i++)
-                    col[i] = rec_backoff(&lv[n], i);
-                if (write_values(w, n, "backoff", col, count, quantize, 0, err))
-                    goto done;
-            }
         }
         if (n < N) {
             /* next[i] = first child of entry i: count children per parent by

@@ -17,8 +17,7 @@
 #define NGRAM_KEY_UNK_ADDED "ngram.unk_added" /* 1 when the source had no <unk> */
 #define NGRAM_VOCAB_PREFIX "vocab"
 
-/* In quantized tables, code 255 is reserved for "absent" and its center is NaN. */
-#define NGRAM_Q8_ABSENT 255
+/* Quantized value tables hold at most this many centers (NaN included). */
 #define NGRAM_Q8_CENTERS 256
 
 /* Tensor name of a part of level n: "ngram.<n>.<part>". */
@@ -28,8 +27,7 @@ static inline void ngram_tensor_name(char *buf, size_t cap, unsigned n, const ch
 }
 
 /* Structural trie nodes (a context an ARPA file lacks but whose extensions
- * it has) are not entries: their probability is stored as NaN (or the
- * absent code). */
+ * it has) are not entries: their probability is stored as NaN. */
 static inline int ngram_is_absent(float log10p) { return isnan(log10p); }
 
 #endif

@@ -10,7 +10,8 @@
  *           when -6 <= e < 21 ("-0.4846522", "100", "0.000001"), otherwise
  *           "d1.d2..dn" + 'e' + exponent without '+' ("1e-7", "-1.5e-7", "1e21").
  *   special "-0" for negative zero, "inf" / "-inf", "NaN" (never signed).
- * Exact (big-integer) arithmetic, no libc formatting; about 100 ns a float. */
+ * Exact big-integer arithmetic, no libc formatting: ~150 ns a float log-prob,
+ * ~400 ns a double (x86-64, -O2). */
 #ifndef KVG_NUM_FORMAT_H
 #define KVG_NUM_FORMAT_H
 

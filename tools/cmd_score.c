@@ -37,7 +37,8 @@ static const char *const score_help =
     "                       then the four summary lines)\n"
     "  --no-summary         leave out the corpus summary\n"
     "  --threads N          threads (default: OMP_NUM_THREADS, else all cores)\n"
-    "  --verify             verify every checksum of the model before scoring\n"
+    "  --verify             check the model completely before scoring (every checksum,\n"
+    "                       and the n-gram tables' structure, as `kvgram verify` does)\n"
     "  -h, --help           this help\n"
     "\n"
     "Output (tsv): a header line starting with '#', then per input line\n"
@@ -421,7 +422,8 @@ int cmd_score(int argc, char **argv)
     batch b;
     memset(&b, 0, sizeof b);
     rc = 1;
-    if (kvg_open(o.model, &f, &err) || (o.verify && kvg_verify_file(f, &err)) || kvg_ngram_open(f, &m, &err)) {
+    if (kvg_open(o.model, &f, &err) || (o.verify && kvg_verify_file(f, &err)) || kvg_ngram_open(f, &m, &err) ||
+        (o.verify && kvg_ngram_check(m, &err))) {
         cli_print_error(&err);
         goto done;
     }

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "kvg_reader.h"
+#include "ngram.h"
 
 static const char *const verify_help =
     "usage: kvgram verify [-q] FILE.kvg...\n"
@@ -13,7 +14,8 @@ static const char *const verify_help =
     "Checks a .kvg file completely: the checksum of header, metadata and\n"
     "directory (also checked by every open), the XXH3-64 checksum of every\n"
     "tensor, and that every padding byte between them is zero. Together these\n"
-    "cover every byte of the file, so any changed byte is detected.\n"
+    "cover every byte of the file, so any changed byte is detected. For an\n"
+    "n-gram model it then checks the tables' structure (pointers, sorted ids).\n"
     "Exit status: 0 only if every file passes every check; 1 otherwise.\n"
     "\n"
     "  -q, --quiet  print nothing on success\n"
@@ -39,6 +41,16 @@ static int verify_one(const char *path, int quiet)
             cli_print_error(&err);
             bad++;
         }
+    }
+    /* A model kind's own structure, once its bytes are known to be intact. */
+    const kvg_meta *kind = kvg_meta_find(f, "general.kind");
+    if (!bad && kind && kind->type == KVG_META_STR && kind->count == 5 && !memcmp(kind->value, "ngram", 5)) {
+        kvg_ngram *m = NULL;
+        if (kvg_ngram_open(f, &m, &err) || kvg_ngram_check(m, &err)) {
+            cli_print_error(&err);
+            bad++;
+        }
+        kvg_ngram_close(m);
     }
     if (bad > 1)
         fprintf(stderr, "kvgram: %s: %zu problems found\n", path, bad);
