@@ -38,6 +38,23 @@ static inline uint64_t packed_get(const uint8_t *base, unsigned bits, uint64_t i
     return (w >> (bit & 7)) & ((UINT64_C(1) << bits) - 1);
 }
 
+/* A field of width bits at any bit position (records of several fields). */
+static inline uint64_t bits_get(const uint8_t *base, uint64_t bitpos, unsigned bits)
+{
+    uint64_t w;
+    memcpy(&w, base + (bitpos >> 3), 8);
+    return (w >> (bitpos & 7)) & ((UINT64_C(1) << bits) - 1);
+}
+
+/* Writing: base must be zeroed first; v must fit in the field's width. */
+static inline void bits_set(uint8_t *base, uint64_t bitpos, uint64_t v)
+{
+    uint64_t w;
+    memcpy(&w, base + (bitpos >> 3), 8);
+    w |= v << (bitpos & 7);
+    memcpy(base + (bitpos >> 3), &w, 8);
+}
+
 /* Writing: base must be zeroed first; elements may be set in any order. */
 static inline void packed_set(uint8_t *base, unsigned bits, uint64_t i, uint64_t v)
 {

@@ -50,13 +50,13 @@ int kvg_ngram_score_line(const kvg_ngram *m, const char *line, size_t len, int b
         while (i < len && !is_space(line[i]))
             i++;
         uint32_t id = kvg_ngram_word_id(m, line + start, i - start), matched;
-        float p = kvg_ngram_score(m, &st, id, &st, &matched);
+        float p = kvg_ngram_score_cached(m, out->cache, &st, id, &st, &matched);
         if (push(out, line + start, i - start, id, matched, p))
             return -1;
     }
     if (eos) {
         uint32_t matched, id = kvg_ngram_eos(m);
-        float p = kvg_ngram_score(m, &st, id, &st, &matched);
+        float p = kvg_ngram_score_cached(m, out->cache, &st, id, &st, &matched);
         if (push(out, "</s>", 4, id, matched, p))
             return -1;
     }

@@ -26,6 +26,7 @@ typedef struct kvg_line_score {
     float total_log10;       /* float sum in token order, as KenLM's query */
     uint32_t oov;            /* tokens with id 0 */
     double oov_log10;        /* sum of the OOV tokens' log10 probs (double, as KenLM) */
+    kvg_ngram_cache *cache;  /* optional lookup cache (the caller's, per thread) */
 } kvg_line_score;
 
 /* Scores line[0..len). Grows out->tokens as needed (free it with free()).

@@ -7,24 +7,20 @@
 
 #include "ngram_layout.h"
 
-/* A column of log10 values: packed codes into a table of distinct values
- * (all of them when exact, a codebook when quantized). */
+/* A column of log10 values inside the records: a code into a table of
+ * distinct values (all of them when exact, a codebook when quantized), or
+ * the f32 bits themselves (values == NULL). */
 typedef struct value_column {
-    const float *raw; /* f32 per entry when the column is stored plainly */
-    const uint8_t *codes;
-    unsigned bits;
     const float *values;
     uint64_t n_values;
 } value_column;
 
 typedef struct level {
     uint64_t count;
-    const uint8_t *words; /* packed word ids, n >= 2 */
-    unsigned word_bits;
+    const uint8_t *records; /* packed records, see ngram_layout.h */
+    ngram_record_layout lay;
     value_column prob;
     value_column backoff; /* n < N */
-    const uint8_t *next;  /* packed child offsets into level n+1, count+1 of them, n < N */
-    unsigned next_bits;
 } level;
 
 struct kvg_ngram {
@@ -37,21 +33,37 @@ struct kvg_ngram {
     level levels[KVG_NGRAM_MAX_ORDER + 1]; /* levels[1..order] */
 };
 
-static inline float column_get(const value_column *c, uint64_t i)
+static inline uint64_t field(const level *l, uint64_t i, unsigned off, unsigned bits)
 {
-    if (c->raw)
-        return c->raw[i];
-    uint64_t code = packed_get(c->codes, c->bits, i);
+    return bits_get(l->records, i * l->lay.record_bits + off, bits);
+}
+
+static inline float column_value(const value_column *c, uint64_t code)
+{
+    if (!c->values) {
+        uint32_t b = (uint32_t)code;
+        float f;
+        memcpy(&f, &b, 4);
+        return f;
+    }
     /* A code past the table (only in a hand-made file) reads the last value
      * instead of memory beyond it. */
     return c->values[code < c->n_values ? code : c->n_values - 1];
 }
 
-static inline float level_prob(const level *l, uint64_t i) { return column_get(&l->prob, i); }
-static inline float level_backoff(const level *l, uint64_t i) { return column_get(&l->backoff, i); }
-
-static inline uint32_t level_word(const level *l, uint64_t i) { return (uint32_t)packed_get(l->words, l->word_bits, i); }
-static inline uint64_t level_next(const level *l, uint64_t i) { return packed_get(l->next, l->next_bits, i); }
+static inline float level_prob(const level *l, uint64_t i)
+{
+    return column_value(&l->prob, field(l, i, l->lay.prob_off, l->lay.prob_bits));
+}
+static inline float level_backoff(const level *l, uint64_t i)
+{
+    return column_value(&l->backoff, field(l, i, l->lay.backoff_off, l->lay.backoff_bits));
+}
+static inline uint32_t level_word(const level *l, uint64_t i)
+{
+    return (uint32_t)field(l, i, l->lay.word_off, l->lay.word_bits);
+}
+static inline uint64_t level_next(const level *l, uint64_t i) { return field(l, i, l->lay.next_off, l->lay.next_bits); }
 
 /* The children of node: entries [lo, hi) of level c. Clamped, so that even
  * a hand-made file with bad pointers (kvg_ngram_check finds those) never
@@ -66,13 +78,14 @@ static inline void child_range(const level *l, const level *c, uint64_t node, ui
         *lo = *hi;
 }
 
-/* The index in level n+1 of (node's n-gram, word), or UINT64_MAX. */
+/* The index in level n+1 of (node's n-gram, word), or UINT64_MAX: binary
+ * search down to a few entries, then a scan (they share a cache line or two). */
 static uint64_t find_child(const kvg_ngram *m, uint32_t n, uint64_t node, uint32_t word)
 {
     const level *l = &m->levels[n], *c = &m->levels[n + 1];
     uint64_t lo, hi;
     child_range(l, c, node, &lo, &hi);
-    while (lo < hi) {
+    while (hi - lo > 8) {
         uint64_t mid = lo + (hi - lo) / 2;
         uint32_t w = level_word(c, mid);
         if (w == word)
@@ -82,12 +95,66 @@ static uint64_t find_child(const kvg_ngram *m, uint32_t n, uint64_t node, uint32
         else
             hi = mid;
     }
+    for (uint64_t i = lo; i < hi; i++) {
+        uint32_t w = level_word(c, i);
+        if (w >= word)
+            return w == word ? i : UINT64_MAX;
+    }
     return UINT64_MAX;
+}
+
+/* A per-thread memo of recent child lookups, direct-mapped. Text is
+ * Zipfian: the same (context, word) pairs come back again and again, and a
+ * hit replaces a binary search through a long run (the continuations of
+ * "the") by one probe into a table that stays in L2. */
+#define CACHE_BITS 14
+struct kvg_ngram_cache {
+    const kvg_ngram *model;
+    struct cache_slot {
+        uint64_t key;   /* (node << 5 | level) + 1; 0 = empty */
+        uint64_t word;
+        uint64_t child; /* UINT64_MAX for "not there" */
+    } slot[1u << CACHE_BITS];
+};
+
+kvg_ngram_cache *kvg_ngram_cache_new(const kvg_ngram *m)
+{
+    kvg_ngram_cache *c = calloc(1, sizeof *c);
+    if (c)
+        c->model = m;
+    return c;
+}
+
+void kvg_ngram_cache_free(kvg_ngram_cache *c) { free(c); }
+
+static inline uint64_t find_child_cached(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t n, uint64_t node,
+                                         uint32_t word)
+{
+    if (!cache)
+        return find_child(m, n, node, word);
+    uint64_t key = ((node << 5) | n) + 1;
+    uint64_t h = (key * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)word * 0xC2B2AE3D27D4EB4Full);
+    struct cache_slot *s = &cache->slot[h >> (64 - CACHE_BITS)];
+    if (s->key == key && s->word == word)
+        return s->child;
+    uint64_t child = find_child(m, n, node, word);
+    s->key = key;
+    s->word = word;
+    s->child = child;
+    return child;
 }
 
 float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t word, kvg_ngram_state *out,
                       uint32_t *matched)
 {
+    return kvg_ngram_score_cached(m, NULL, in, word, out, matched);
+}
+
+float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const kvg_ngram_state *in, uint32_t word,
+                             kvg_ngram_state *out, uint32_t *matched)
+{
+    if (cache && cache->model != m)
+        cache = NULL; /* a cache belongs to one model */
     uint32_t in_len = in->len;
     uint64_t chain[KVG_NGRAM_MAX_ORDER];
     /* The chain w, (h1 w), (h2 h1 w), ... stops at the first n-gram that is
@@ -96,7 +163,7 @@ float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t wo
     float prob = level_prob(&m->levels[1], word);
     uint32_t len = 1;
     for (uint32_t j = 0; j < in_len; j++) {
-        uint64_t child = find_child(m, j + 1, in->node[j], word);
+        uint64_t child = find_child_cached(m, cache, j + 1, in->node[j], word);
         if (child == UINT64_MAX)
             break;
         float p = level_prob(&m->levels[j + 2], child);
@@ -273,36 +340,26 @@ static const kvg_tensor *part(const kvg_file *f, unsigned n, const char *name, u
     return t;
 }
 
-/* Binds the value column NAME of level n: either NAME as f32 per entry, or
- * NAME (packed codes) and NAME_values (the f32 table). */
-static int bind_column(const kvg_file *f, unsigned n, const char *name, uint64_t count, value_column *c,
-                       kvg_error *err)
+/* Binds the value table NAME_values of level n if there is one; returns the
+ * width of the column's codes (32 for plain f32 bits), or 0 on error. */
+static unsigned bind_column(const kvg_file *f, unsigned n, const char *name, value_column *c, kvg_error *err)
 {
     char vname[48], full[64];
-    ngram_tensor_name(full, sizeof full, n, name);
-    const kvg_tensor *plain = kvg_tensor_find(f, full);
-    if (plain && plain->dtype == KVG_DTYPE_F32) {
-        if (!part(f, n, name, KVG_DTYPE_F32, count, err))
-            return -1;
-        c->raw = plain->data;
-        return 0;
-    }
-    c->raw = NULL;
     snprintf(vname, sizeof vname, "%s_values", name);
     ngram_tensor_name(full, sizeof full, n, vname);
     const kvg_tensor *v = kvg_tensor_find(f, full);
-    if (!v || v->dtype != KVG_DTYPE_F32 || v->n_dims != 1 || v->n_elems == 0)
-        return kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is missing or not a non-empty f32 vector", full);
+    if (!v) {
+        c->values = NULL;
+        c->n_values = 0;
+        return 32;
+    }
+    if (v->dtype != KVG_DTYPE_F32 || v->n_dims != 1 || v->n_elems == 0 || v->n_elems > (UINT64_C(1) << 32)) {
+        kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is not a non-empty f32 vector", full);
+        return 0;
+    }
     c->values = v->data;
     c->n_values = v->n_elems;
-    c->bits = packed_bits_for(c->n_values - 1);
-    if (c->bits > KVG_PACKED_MAX_BITS)
-        return kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is too large", full);
-    const kvg_tensor *t = part(f, n, name, KVG_DTYPE_U64, packed_words(count, c->bits), err);
-    if (!t)
-        return -1;
-    c->codes = t->data;
-    return 0;
+    return packed_bits_for(c->n_values - 1);
 }
 
 static int check_level(const kvg_ngram *m, unsigned n, kvg_error *err)
@@ -400,23 +457,22 @@ int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
     }
     for (unsigned n = 1; n <= m->order; n++) {
         level *l = &m->levels[n];
-        const kvg_tensor *t;
-        if (n >= 2) {
-            l->word_bits = packed_bits_for(m->vocab_size - 1);
-            if (!(t = part(f, n, "words", KVG_DTYPE_U64, packed_words(l->count, l->word_bits), err)))
-                goto fail;
-            l->words = t->data;
-        }
-        if (bind_column(f, n, "prob", l->count, &l->prob, err))
+        unsigned prob_bits = bind_column(f, n, "prob", &l->prob, err), backoff_bits = 0;
+        if (!prob_bits)
             goto fail;
-        if (n < m->order) {
-            if (bind_column(f, n, "backoff", l->count, &l->backoff, err))
-                goto fail;
-            l->next_bits = packed_bits_for(m->levels[n + 1].count);
-            if (!(t = part(f, n, "next", KVG_DTYPE_U64, packed_words(l->count + 1, l->next_bits), err)))
-                goto fail;
-            l->next = t->data;
+        if (n < m->order && !(backoff_bits = bind_column(f, n, "backoff", &l->backoff, err)))
+            goto fail;
+        ngram_layout_fields(&l->lay, n, m->order, m->vocab_size, n < m->order ? m->levels[n + 1].count : 0, prob_bits,
+                            backoff_bits);
+        uint64_t words = ngram_record_words(&l->lay, l->count + (n < m->order ? 1 : 0));
+        if (words == 0) {
+            kvg_errorf(err, path, "n-gram level %u is too large", n);
+            goto fail;
         }
+        const kvg_tensor *t = part(f, n, "records", KVG_DTYPE_U64, words, err);
+        if (!t)
+            goto fail;
+        l->records = t->data;
     }
     *out = m;
     return 0;

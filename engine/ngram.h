@@ -59,6 +59,12 @@ int kvg_ngram_quantized(const kvg_ngram *m);               /* 1 when probabiliti
 /* Word id of a word; 0 (<unk>) when it is not in the vocabulary. */
 uint32_t kvg_ngram_word_id(const kvg_ngram *m, const char *word, size_t len);
 
+/* A lookup cache for one thread and one model: kvg_ngram_score_cached
+ * answers exactly like kvg_ngram_score, faster on real text. About 400 KB. */
+typedef struct kvg_ngram_cache kvg_ngram_cache;
+kvg_ngram_cache *kvg_ngram_cache_new(const kvg_ngram *m); /* NULL if out of memory */
+void kvg_ngram_cache_free(kvg_ngram_cache *c);
+
 /* The empty context, and the context after <s> (a sentence start). */
 void kvg_ngram_null_state(const kvg_ngram *m, kvg_ngram_state *st);
 void kvg_ngram_bos_state(const kvg_ngram *m, kvg_ngram_state *st);
@@ -67,6 +73,10 @@ void kvg_ngram_bos_state(const kvg_ngram *m, kvg_ngram_state *st);
  * in) and *matched (optional) to the length of the n-gram that matched. */
 float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t word, kvg_ngram_state *out,
                       uint32_t *matched);
+
+/* The same, remembering recent lookups in cache (NULL: no cache). */
+float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const kvg_ngram_state *in, uint32_t word,
+                             kvg_ngram_state *out, uint32_t *matched);
 
 /* The whole conditional distribution: log10 p(w | st) for every word id w,
  * into out[0..V). Costs O(V + continuations of the context's suffixes).

@@ -241,30 +241,6 @@ static uint8_t nearest_code(const codebook *cb, float x)
 
 /* ---- writing ---- */
 
-static int write_packed(kvg_writer *w, unsigned n, const char *part, uint64_t count, unsigned bits,
-                        uint64_t (*get)(const void *, uint64_t), const void *src, kvg_error *err)
-{
-    uint64_t words = packed_words(count, bits);
-    uint8_t *buf = calloc((size_t)words, 8);
-    if (!buf)
-        return kvg_errorf(err, NULL, "out of memory packing level %u", n);
-    for (uint64_t i = 0; i < count; i++)
-        packed_set(buf, bits, i, get(src, i));
-    char name[64];
-    ngram_tensor_name(name, sizeof name, n, part);
-    uint64_t shape[] = {words};
-    int rc = kvg_writer_tensor(w, name, KVG_DTYPE_U64, 1, shape, buf, err);
-    free(buf);
-    return rc;
-}
-
-static uint64_t get_word(const void *src, uint64_t i)
-{
-    const recs *r = src;
-    return rec_at(r, i)[r->n - 1];
-}
-static uint64_t get_u64(const void *src, uint64_t i) { return ((const uint64_t *)src)[i]; }
-
 /* Floats in a total order of their bits (-0 before +0, NaN last), so that
  * exact tables keep every bit pattern distinct. */
 static uint32_t order_key(float x)
@@ -282,28 +258,37 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Writes one value column of level n as NAME_values (f32 table) and NAME
- * (packed codes). Exact: the table is every distinct value (by bits) in
- * ascending order. quantize: at most 256 centers (255 when NaNs must keep a
- * code). NaN — structural nodes — is always the table's last value. */
-static int write_column(kvg_writer *w, unsigned n, const char *part, const float *vals, uint64_t count, int quantize,
-                        kvg_error *err)
+/* One value column of a level, encoded: a code per entry, and the table the
+ * codes index (NULL when the column is plain: the codes are then the f32
+ * bit patterns, 32 bits each). */
+typedef struct column {
+    uint64_t *codes;
+    unsigned bits;
+    float *table;
+    uint64_t n_table;
+} column;
+
+/* Exact: the table is every distinct value (by bits) in ascending order,
+ * unless the plain floats are smaller. quantize: at most 256 centers (255
+ * when NaNs must keep a code). NaN — structural nodes — is always the
+ * table's last value. */
+static int encode_column(unsigned n, const float *vals, uint64_t count, int quantize, column *out, kvg_error *err)
 {
-    int rc = -1, has_nan = 0;
-    uint64_t n_table = 0;
-    float *table = NULL;
+    int has_nan = 0;
     uint32_t *keys = NULL;
-    uint64_t *codes = NULL;
     codebook cb = {{0}, 0};
+    memset(out, 0, sizeof *out);
     for (uint64_t i = 0; i < count; i++)
         has_nan |= isnan(vals[i]) != 0;
+    if (!(out->codes = malloc((size_t)(count ? count : 1) * sizeof *out->codes)))
+        goto oom;
     if (quantize) {
         if (make_codebook(vals, count, NGRAM_Q8_CENTERS - has_nan, &cb))
             goto oom;
-        n_table = (uint64_t)cb.n_centers + (uint64_t)has_nan;
-        if (!(table = malloc(n_table * sizeof *table)))
+        out->n_table = (uint64_t)cb.n_centers + (uint64_t)has_nan;
+        if (!(out->table = malloc(out->n_table * sizeof *out->table)))
             goto oom;
-        memcpy(table, cb.centers, (size_t)cb.n_centers * sizeof *table);
+        memcpy(out->table, cb.centers, (size_t)cb.n_centers * sizeof *out->table);
     } else {
         /* distinct keys, sorted */
         if (!(keys = malloc((size_t)(count ? count : 1) * sizeof *keys)))
@@ -311,62 +296,77 @@ static int write_column(kvg_writer *w, unsigned n, const char *part, const float
         for (uint64_t i = 0; i < count; i++)
             keys[i] = order_key(vals[i]);
         qsort(keys, (size_t)count, sizeof *keys, cmp_u32);
+        uint64_t n_finite = 0;
         for (uint64_t i = 0; i < count; i++)
             if ((i == 0 || keys[i] != keys[i - 1]) && keys[i] != UINT32_MAX)
-                keys[n_table++] = keys[i];
-        uint64_t n_finite = n_table;
-        n_table += (uint64_t)has_nan;
-        if (n_table == 0)
-            n_table = 1; /* an empty level still gets a one-entry table */
-        if (!(table = malloc(n_table * sizeof *table)))
+                keys[n_finite++] = keys[i];
+        out->n_table = n_finite + (uint64_t)has_nan;
+        if (out->n_table == 0)
+            out->n_table = 1; /* an empty level still gets a one-entry table */
+        unsigned bits = packed_bits_for(out->n_table - 1);
+        if (out->n_table * 32 + count * bits >= count * 32) {
+            /* Mostly distinct values (top-order probabilities): a table
+             * would cost more than it saves; keep the floats. */
+            for (uint64_t i = 0; i < count; i++) {
+                uint32_t b;
+                memcpy(&b, &vals[i], 4);
+                out->codes[i] = b;
+            }
+            out->bits = 32;
+            out->n_table = 0;
+            free(keys);
+            return 0;
+        }
+        if (!(out->table = malloc(out->n_table * sizeof *out->table)))
             goto oom;
         for (uint64_t i = 0; i < n_finite; i++) {
             uint32_t k = keys[i], b = (k & 0x80000000u) ? k & 0x7FFFFFFFu : ~k;
-            memcpy(&table[i], &b, 4);
+            memcpy(&out->table[i], &b, 4);
         }
         if (!n_finite && !has_nan)
-            table[0] = 0.0f;
+            out->table[0] = 0.0f;
     }
     if (has_nan)
-        table[n_table - 1] = NAN;
-    if (!(codes = malloc((size_t)(count ? count : 1) * sizeof *codes)))
-        goto oom;
+        out->table[out->n_table - 1] = NAN;
     for (uint64_t i = 0; i < count; i++) {
         if (isnan(vals[i])) {
-            codes[i] = n_table - 1;
+            out->codes[i] = out->n_table - 1;
         } else if (quantize) {
-            codes[i] = nearest_code(&cb, vals[i]);
+            out->codes[i] = nearest_code(&cb, vals[i]);
         } else {
             uint32_t k = order_key(vals[i]);
-            uint32_t *hit = bsearch(&k, keys, (size_t)(n_table - (uint64_t)has_nan), sizeof *keys, cmp_u32);
-            codes[i] = (uint64_t)(hit - keys);
+            uint32_t *hit = bsearch(&k, keys, (size_t)(out->n_table - (uint64_t)has_nan), sizeof *keys, cmp_u32);
+            out->codes[i] = (uint64_t)(hit - keys);
         }
     }
+    out->bits = packed_bits_for(out->n_table - 1);
+    free(keys);
+    return 0;
+oom:
+    free(keys);
+    free(out->codes);
+    free(out->table);
+    memset(out, 0, sizeof *out);
+    return kvg_errorf(err, NULL, "out of memory encoding level %u", n);
+}
+
+static void column_free(column *c)
+{
+    free(c->codes);
+    free(c->table);
+    memset(c, 0, sizeof *c);
+}
+
+/* Writes NAME_values for a coded column (nothing for a plain one). */
+static int write_table(kvg_writer *w, unsigned n, const char *part, const column *c, kvg_error *err)
+{
+    if (!c->table)
+        return 0;
     char name[64], vname[48];
-    unsigned bits = packed_bits_for(n_table - 1);
-    if (!quantize && (n_table * 32 + count * bits) >= count * 32) {
-        /* Mostly distinct values (top-order probabilities): a table would
-         * cost more than it saves, store the floats as they are. */
-        ngram_tensor_name(name, sizeof name, n, part);
-        uint64_t shape[] = {count};
-        rc = kvg_writer_tensor(w, name, KVG_DTYPE_F32, 1, shape, vals, err);
-        goto done;
-    }
     snprintf(vname, sizeof vname, "%s_values", part);
     ngram_tensor_name(name, sizeof name, n, vname);
-    uint64_t shape[] = {n_table};
-    if (kvg_writer_tensor(w, name, KVG_DTYPE_F32, 1, shape, table, err) ||
-        write_packed(w, n, part, count, bits, get_u64, codes, err))
-        goto done;
-    rc = 0;
-    goto done;
-oom:
-    kvg_errorf(err, NULL, "out of memory encoding level %u", n);
-done:
-    free(table);
-    free(keys);
-    free(codes);
-    return rc;
+    uint64_t shape[] = {c->n_table};
+    return kvg_writer_tensor(w, name, KVG_DTYPE_F32, 1, shape, c->table, err);
 }
 
 static void progress(const kvg_ngram_input *in, const char *phase)
@@ -382,6 +382,7 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
     memset(lv, 0, sizeof lv);
     uint64_t *next = NULL;
     float *col = NULL;
+    column prob_col = {0}, backoff_col = {0};
     int rc = -1;
     if (N < 1 || N > KVG_NGRAM_MAX_ORDER || V == 0)
         return kvg_errorf(err, where, "n-gram order %u or vocabulary size %u out of range", N, V);
@@ -470,13 +471,9 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
     if (kvg_vocab_write(w, NGRAM_VOCAB_PREFIX, in->words, in->word_lens, V, err))
         goto done;
 
-    /* Levels: words, prob, backoff, next. */
+    /* Levels: one record per entry (word, next, prob, backoff), packed. */
     for (uint32_t n = 1; n <= N; n++) {
         uint64_t count = counts[n - 1];
-        if (n >= 2) {
-            if (write_packed(w, n, "words", count, packed_bits_for(V - 1), get_word, &lv[n], err))
-                goto done;
-        }
         /* Unigrams are always exact (they are few; KenLM does the same). */
         int q = n >= 2 ? quantize : 0;
         free(col);
@@ -487,19 +484,20 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
         }
         for (uint64_t i = 0; i < count; i++)
             col[i] = n == 1 ? in->unigram_prob[i] : rec_prob(&lv[n], i);
-        if (write_column(w, n, "prob", col, count, q, err))
+        if (encode_column(n, col, count, q, &prob_col, err))
             goto done;
         if (n < N) {
             for (uint64_t i = 0; i < count; i++)
                 col[i] = n == 1 ? in->unigram_backoff[i] : rec_backoff(&lv[n], i);
-            if (write_column(w, n, "backoff", col, count, q, err))
+            if (encode_column(n, col, count, q, &backoff_col, err))
                 goto done;
         }
+        free(next);
+        next = NULL;
         if (n < N) {
             /* next[i] = first child of entry i: count children per parent by
              * walking the (sorted) next level with a pointer into this one. */
             const recs *c = &lv[n + 1];
-            free(next);
             next = calloc((size_t)count + 1, sizeof *next);
             if (!next) {
                 kvg_errorf(err, where, "out of memory");
@@ -518,9 +516,41 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
             }
             for (uint64_t i = 0; i < count; i++)
                 next[i + 1] += next[i];
-            if (write_packed(w, n, "next", count + 1, packed_bits_for(c->count), get_u64, next, err))
-                goto done;
         }
+        ngram_record_layout lay;
+        ngram_layout_fields(&lay, n, N, V, n < N ? counts[n] : 0, prob_col.bits, n < N ? backoff_col.bits : 0);
+        uint64_t n_records = count + (n < N ? 1 : 0), words = ngram_record_words(&lay, n_records);
+        if (words == 0) {
+            kvg_errorf(err, where, "level %u is too large", n);
+            goto done;
+        }
+        uint8_t *buf = calloc((size_t)words, 8);
+        if (!buf) {
+            kvg_errorf(err, where, "out of memory packing level %u", n);
+            goto done;
+        }
+        for (uint64_t i = 0; i < n_records; i++) {
+            uint64_t base = i * lay.record_bits;
+            if (lay.word_bits && i < count)
+                bits_set(buf, base + lay.word_off, rec_at(&lv[n], i)[n - 1]);
+            if (lay.next_bits)
+                bits_set(buf, base + lay.next_off, next[i]);
+            if (i < count) {
+                bits_set(buf, base + lay.prob_off, prob_col.codes[i]);
+                if (lay.backoff_bits)
+                    bits_set(buf, base + lay.backoff_off, backoff_col.codes[i]);
+            }
+        }
+        char name[64];
+        ngram_tensor_name(name, sizeof name, n, "records");
+        uint64_t shape[] = {words};
+        int bad = write_table(w, n, "prob", &prob_col, err) || (n < N && write_table(w, n, "backoff", &backoff_col, err)) ||
+                  kvg_writer_tensor(w, name, KVG_DTYPE_U64, 1, shape, buf, err);
+        free(buf);
+        column_free(&prob_col);
+        column_free(&backoff_col);
+        if (bad)
+            goto done;
     }
     rc = 0;
 done:
@@ -528,5 +558,7 @@ done:
         free(lv[n].data);
     free(next);
     free(col);
+    column_free(&prob_col);
+    column_free(&backoff_col);
     return rc;
 }

@@ -124,7 +124,9 @@ static int check_unique(const char *path, const char *kind, char *const *names, 
 
 static int open_mapping(const char *path, kvg_file *f, kvg_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+     * below as not a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return kvg_errorf(err, path, "cannot open: %s", strerror(errno));
     struct stat st;

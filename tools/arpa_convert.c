@@ -175,7 +175,7 @@ int arpa_convert(const char *in_path, const char *out_path, const arpa_convert_o
                 id = (uint32_t)(unk_seen ? pos : pos + 1);
             }
             if (table_find(&words, e.words[0], len) != UINT32_MAX) {
-                kvg_errorf(err, in_path, "line %llu: the 1-gram \"%s\" appears twice", (unsigned long long)e.line,
+                kvg_errorf(err, NULL, "%s:%llu: the 1-gram \"%s\" appears twice", in_path, (unsigned long long)e.line,
                            e.words[0]);
                 goto done;
             }
@@ -193,7 +193,7 @@ int arpa_convert(const char *in_path, const char *out_path, const arpa_convert_o
         for (int k = 0; k < e.order; k++) {
             uint32_t id = table_find(&words, e.words[k], strlen(e.words[k]));
             if (id == UINT32_MAX) {
-                kvg_errorf(err, in_path, "line %llu: word \"%s\" of a %d-gram is not among the 1-grams",
+                kvg_errorf(err, NULL, "%s:%llu: word \"%s\" of a %d-gram is not among the 1-grams", in_path,
                            (unsigned long long)e.line, e.words[k], e.order);
                 goto done;
             }

@@ -74,7 +74,9 @@ static int check_gz(arpa_reader *r, int nread, int saved_errno, kvg_error *err)
 {
     int errnum = Z_OK;
     const char *msg = gzerror(r->gz, &errnum);
-    if (nread >= 0 && errnum == Z_OK)
+    /* Data that came with an error is parsed first: the error is reported
+     * by the next read, when the line count says where the text ends. */
+    if (nread > 0 || (nread == 0 && errnum == Z_OK))
         return 0;
     /* The text read so far ends inside line r->line + 1. */
     switch (errnum) {

@@ -313,6 +313,7 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
             strbuf *out = &tbuf[t];
             out->len = 0;
             kvg_line_score ls = {0};
+            ls.cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
 #pragma omp for schedule(dynamic, 16)
             for (long i = 0; i < n; i++) {
                 size_t start = out->len;
@@ -329,6 +330,7 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
                 b->oov_log10[i] = ls.oov_log10;
             }
             free(ls.tokens);
+            kvg_ngram_cache_free(ls.cache);
         }
         for (long i = 0; i < n; i++) {
             if (b->failed[i]) {
@@ -432,6 +434,17 @@ int cmd_score(int argc, char **argv)
     if (!tbuf || batch_init(&b)) {
         fprintf(stderr, "kvgram: out of memory\n");
         goto done;
+    }
+    /* Unreadable inputs are reported before any output is written. */
+    for (int i = 0; i < n_files; i++) {
+        if (!strcmp(files[i], "-"))
+            continue;
+        FILE *probe = fopen(files[i], "r");
+        if (!probe) {
+            fprintf(stderr, "kvgram: %s: cannot open: %s\n", files[i], strerror(errno));
+            goto done;
+        }
+        fclose(probe);
     }
     if (o.format == FMT_TSV)
         fputs(o.per_token ? "#line\ttotal_log10\ttotal_ln\toov\tn\tword=id matched log10p ...\n"

@@ -8,6 +8,7 @@
 #include "kvg_writer.h"
 
 const kvg_command kvg_commands[] = {
+    {"bench", "measure speed: load time and scoring throughput", cmd_bench},
     {"convert", "convert a model (ARPA n-gram) into a .kvg file", cmd_convert},
     {"info", "show a .kvg file's header, metadata and tensor table", cmd_info},
     {"score", "score text, one sentence per line: log-probs and perplexity", cmd_score},
