@@ -2,9 +2,9 @@
  *
  * Layout (format/SPEC.md §8): level n (1..N) holds the n-grams of order n,
  * sorted by their word-id tuples, so the continuations of a context are one
- * contiguous run of the next level. Level 1 is indexed by word id. Per level:
- * packed word ids (n >= 2), log10 probabilities, log10 backoffs (n < N) and
- * packed child pointers (n < N).
+ * contiguous run of the next level. Level 1 is indexed by word id. Each entry
+ * is one bit-packed record: word id (n >= 2), first child (n < N), and codes
+ * of its log10 probability and backoff into per-level value tables.
  *
  * Scoring follows KenLM exactly: the matched length is the longest chain of
  * entries w, (h1 w), (h2 h1 w), ... present in the table, where missing

@@ -391,8 +391,10 @@ static int ngram_bench_scoring(const bench_options *o, const kvg_ngram *m, const
             rc = ngram_score_pass(m, t, threads, &tokens, &s, &granted);
             rate[i] = (double)tokens / s;
         }
-        if (!rc)
-            *(pass ? &r->tok_s_n : &r->tok_s_1) = stats_of(rate, o->repeat);
+        if (!rc) {
+            stats *into = pass ? &r->tok_s_n : &r->tok_s_1;
+            *into = stats_of(rate, o->repeat);
+        }
     }
     free(rate);
     return rc;
@@ -643,7 +645,7 @@ static void print_table(const bench_options *o, const bench_report *r)
                r->convert_s.median, r->convert_peak_rss_kib,
                cli_human_bytes((unsigned long long)r->convert_peak_rss_kib << 10, size));
     }
-    printf("\ntext %s: %llu lines, %llu tokens (words + </s>); %d runs each\n", o->text,
+    printf("\ntext %s: %llu lines, %llu tokens (words + </s>); each figure over %d runs\n", o->text,
            (unsigned long long)r->lines, (unsigned long long)r->tokens, o->repeat);
 }
 

@@ -20,34 +20,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "fuzz_common.h"
 #include "kvg_reader.h"
-
-static int memfd = -1;
-static char memfd_path[64];
-static volatile uint64_t sink; /* keeps the reads of mapped bytes */
-
-static void check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_reader: invariant broken: %s\n", what);
-        abort();
-    }
-}
-
-static void set_contents(const uint8_t *data, size_t size)
-{
-    if (memfd < 0) {
-        memfd = memfd_create("fuzz.kvg", MFD_CLOEXEC);
-        check(memfd >= 0, "memfd_create");
-        snprintf(memfd_path, sizeof memfd_path, "/proc/self/fd/%d", memfd);
-    }
-    check(ftruncate(memfd, 0) == 0, "ftruncate");
-    for (size_t done = 0; done < size;) {
-        ssize_t k = pwrite(memfd, data + done, size - done, (off_t)done);
-        check(k > 0, "pwrite");
-        done += (size_t)k;
-    }
-}
 
 static void walk_tensors(const kvg_file *f)
 {
@@ -134,30 +108,6 @@ static void open_and_walk(void)
     if (kvg_verify_padding(f, &err) == 0 && kvg_verify_file(f, &err) == 0)
         sink++;
     kvg_close(f);
-}
-
-/* The input with its head checksum recomputed; 0 when the header's sections
- * do not lie inside the input (the reader refuses those before the sum). */
-static int reseal(uint8_t *b, size_t n)
-{
-    if (n < KVG_HEADER_SIZE)
-        return 0;
-    uint64_t mo = kvg_rd64(b + KVG_H_META_OFFSET), ms = kvg_rd64(b + KVG_H_META_SIZE);
-    uint64_t dof = kvg_rd64(b + KVG_H_DIR_OFFSET), ds = kvg_rd64(b + KVG_H_DIR_SIZE);
-    if (mo > n || ms > n - mo || dof > n || ds > n - dof)
-        return 0;
-    XXH3_state_t *st = XXH3_createState();
-    check(st != NULL, "XXH3_createState");
-    XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, b, KVG_H_HEAD_CHECKSUM);
-    XXH3_64bits_update(st, b + mo, (size_t)ms);
-    XXH3_64bits_update(st, b + dof, (size_t)ds);
-    uint64_t sum = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    if (kvg_rd64(b + KVG_H_HEAD_CHECKSUM) == sum)
-        return 0; /* already sealed: opened as it is */
-    kvg_wr64(b + KVG_H_HEAD_CHECKSUM, sum);
-    return 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
