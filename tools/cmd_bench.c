@@ -244,15 +244,13 @@ static int text_read(const char *path, bench_text *t)
  * child's peak RSS (KiB). On failure the child has printed the error line. */
 static int convert_once(const char *arpa, int quantize, double *seconds, long *maxrss_kib)
 {
+    /* A name, not a file: the writer makes its own temporary beside it and
+     * renames it in only when complete, and an interrupt removes that
+     * temporary, so nothing is left behind. */
     const char *dir = getenv("TMPDIR");
+    static unsigned serial;
     char out[4096];
-    snprintf(out, sizeof out, "%s/kvg-bench-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(out);
-    if (fd < 0) {
-        fprintf(stderr, "kvgram: %s: cannot create a temporary file: %s\n", out, strerror(errno));
-        return -1;
-    }
-    close(fd);
+    snprintf(out, sizeof out, "%s/kvg-bench-%ld-%u.kvg", dir && *dir ? dir : "/tmp", (long)getpid(), serial++);
     fflush(NULL); /* nothing buffered may be written twice */
     double t0 = now_s();
     pid_t pid = fork();
