@@ -130,7 +130,10 @@ void kvg_ngram_cache_free(kvg_ngram_cache *c) { free(c); }
 static inline uint64_t find_child_cached(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t n, uint64_t node,
                                          uint32_t word)
 {
-    if (!cache)
+    /* Only the first two levels have runs long enough (thousands of
+     * continuations of "the", hundreds of "of the") for a probe of the
+     * cache to be cheaper than the search itself. */
+    if (!cache || n > 2)
         return find_child(m, n, node, word);
     uint64_t key = ((node << 5) | n) + 1;
     uint64_t h = (key * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)word * 0xC2B2AE3D27D4EB4Full);
