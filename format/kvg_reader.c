@@ -54,7 +54,7 @@ static int mul_u64(uint64_t a, uint64_t b, uint64_t *out)
 /* [off, off+len) lies inside [lo, hi). */
 static int range_inside(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
 {
-    uint64_t end;
+    uint64_t end = 0;
     return off >= lo && add_u64(off, len, &end) == 0 && end <= hi;
 }
 
@@ -339,15 +339,25 @@ static int parse_directory(kvg_file *f, char **pool, kvg_error *err)
     return 0;
 }
 
+/* 1 when the n bytes at p are all zero. */
+static int all_zero(const uint8_t *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
 /* Bytes of an encoded string (u64 length, bytes, zero padding to 8) starting
- * at p, with `left` bytes available. 0 on success. */
+ * at p, with `left` bytes available. 0 on success; -1 when it runs past the
+ * section or its padding is not zero. */
 static int str_span(const uint8_t *p, uint64_t left, uint64_t *len, uint64_t *span)
 {
     if (left < 8)
         return -1;
     *len = kvg_rd64(p);
     uint64_t padded = kvg_align_up(*len, 8);
-    if (padded < *len || padded > left - 8)
+    if (padded < *len || padded > left - 8 || !all_zero(p + 8 + *len, padded - *len))
         return -1;
     *span = 8 + padded;
     return 0;
@@ -371,6 +381,8 @@ static int parse_metadata(kvg_file *f, char **pool, kvg_error *err)
             return kvg_errorf(err, path, "metadata entry %zu runs past the metadata section", i);
         if (!key_bytes_ok(p + 8, key_len))
             return kvg_errorf(err, path, "metadata entry %zu: key has bytes outside [A-Za-z0-9_.-]", i);
+        if (!all_zero(p + 8 + key_len, key_span - key_len))
+            return kvg_errorf(err, path, "metadata entry %zu: key padding is not zero", i);
         m->key = pool_copy(pool, p + 8, key_len);
         p += 8 + key_span;
         left -= 8 + key_span;
@@ -391,7 +403,8 @@ static int parse_metadata(kvg_file *f, char **pool, kvg_error *err)
         case KVG_META_STR: {
             uint64_t len;
             if (str_span(p, left, &len, &span))
-                return kvg_errorf(err, path, "metadata \"%s\": string runs past the section", m->key);
+                return kvg_errorf(err, path, "metadata \"%s\": string runs past the section or its padding is not zero",
+                                  m->key);
             m->value = p + 8;
             m->count = len;
             m->value_size = len;
@@ -414,7 +427,8 @@ static int parse_metadata(kvg_file *f, char **pool, kvg_error *err)
                 for (uint64_t k = 0; k < m->count; k++) {
                     uint64_t len, s;
                     if (str_span(q + total, qleft - total, &len, &s))
-                        return kvg_errorf(err, path, "metadata \"%s\": string %llu runs past the section",
+                        return kvg_errorf(err, path,
+                                          "metadata \"%s\": string %llu runs past the section or its padding is not zero",
                                           m->key, (unsigned long long)k);
                     total += s;
                 }

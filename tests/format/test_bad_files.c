@@ -647,6 +647,16 @@ static void test_metadata(const image *full)
     memcpy(im.b + e_name + 8, "general.arch", 12);
     expect_sealed(&im, "duplicate metadata key \"general.arch\"", "duplicate keys");
 
+    /* Padding inside the section must be zero too ("general.arch" is 12
+     * bytes, padded to 16; its value "llama" is 5 bytes, padded to 8). */
+    im = clone(full);
+    im.b[e_arch + 8 + 12] = 0x01;
+    expect_sealed(&im, "metadata entry 0: key padding is not zero", "key padding");
+    im = clone(full);
+    im.b[v_arch + 8 + 5] = 0x20;
+    expect_sealed(&im, "metadata \"general.arch\": string runs past the section or its padding is not zero",
+                  "string padding");
+
     /* Value types. */
     const uint32_t bad_type[] = {0, KVG_META_ARR + 1, 0xFFFFFFFFu};
     for (size_t i = 0; i < sizeof bad_type / sizeof *bad_type; i++) {
