@@ -8,13 +8,11 @@
  * outside the mapping. */
 #include "kvg_reader.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "kvg_mmap.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 struct kvg_file {
@@ -124,47 +122,19 @@ static int check_unique(const char *path, const char *kind, char *const *names, 
 
 static int open_mapping(const char *path, kvg_file *f, kvg_error *err)
 {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
-     * below as not a regular file. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return kvg_errorf(err, path, "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return kvg_errorf(err, path, "cannot stat: %s", strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return kvg_errorf(err, path, "is a directory, not a .kvg file");
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return kvg_errorf(err, path, "not a regular file");
-    }
-    if (st.st_size == 0) {
-        close(fd);
-        return kvg_errorf(err, path, "empty file, not a .kvg file");
-    }
-    if (st.st_size < KVG_HEADER_SIZE) {
+    const void *map;
+    size_t size;
+    if (kvg_map_file(path, ".kvg", &map, &size, err))
+        return -1;
+    f->map = map; /* unmapped by kvg_close, also on the errors below */
+    f->size = size;
+    if (size < KVG_HEADER_SIZE) {
         /* Could still be the start of a .kvg: say which, for a cut download. */
-        uint8_t head[KVG_MAGIC_LEN];
-        ssize_t got = pread(fd, head, sizeof head, 0);
-        close(fd);
-        if (got == KVG_MAGIC_LEN && memcmp(head, KVG_MAGIC, KVG_MAGIC_LEN) == 0)
-            return kvg_errorf(err, path, "truncated: %lld bytes, shorter than the %d-byte header",
-                              (long long)st.st_size, KVG_HEADER_SIZE);
-        return kvg_errorf(err, path, "not a .kvg file (%lld bytes, too small for a header)",
-                          (long long)st.st_size);
+        if (size >= KVG_MAGIC_LEN && memcmp(map, KVG_MAGIC, KVG_MAGIC_LEN) == 0)
+            return kvg_errorf(err, path, "truncated: %zu bytes, shorter than the %d-byte header", size,
+                              KVG_HEADER_SIZE);
+        return kvg_errorf(err, path, "not a .kvg file (%zu bytes, too small for a header)", size);
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    int e = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (map == MAP_FAILED)
-        return kvg_errorf(err, path, "cannot map: %s", strerror(e));
-    f->map = map;
-    f->size = (uint64_t)st.st_size;
     return 0;
 }
 

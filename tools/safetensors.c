@@ -7,6 +7,8 @@
  * all files are read. */
 #include "safetensors.h"
 
+#include "kvg_mmap.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -40,7 +42,7 @@ static const st_dtype_row st_dtypes[] = {
 
 typedef struct st_file {
     char *path;
-    void *map;
+    const void *map;
     size_t size;
 } st_file;
 
@@ -121,37 +123,16 @@ static int is_regular(const char *path)
 
 static int map_file(const char *path, st_file *f, kvg_error *err)
 {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
-     * below as not a regular file. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return kvg_errorf(err, path, "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return kvg_errorf(err, path, "cannot stat: %s", strerror(e));
+    const void *map;
+    size_t size;
+    if (kvg_map_file(path, "safetensors", &map, &size, err))
+        return -1;
+    if (size < 8) {
+        munmap((void *)map, size);
+        return kvg_errorf(err, path, "not a safetensors file (%zu bytes, too short for the header length)", size);
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return kvg_errorf(err, path, "not a regular file");
-    }
-    if (st.st_size == 0) {
-        close(fd);
-        return kvg_errorf(err, path, "empty file, not a safetensors file");
-    }
-    if (st.st_size < 8) {
-        close(fd);
-        return kvg_errorf(err, path, "not a safetensors file (%lld bytes, too short for the header length)",
-                          (long long)st.st_size);
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    int e = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (map == MAP_FAILED)
-        return kvg_errorf(err, path, "cannot map: %s", strerror(e));
     f->map = map;
-    f->size = (size_t)st.st_size;
+    f->size = size;
     return 0;
 }
 
@@ -611,7 +592,7 @@ void st_close(st_checkpoint *c)
     }
     for (size_t i = 0; i < c->n_files; i++) {
         if (c->files[i].map)
-            munmap(c->files[i].map, c->files[i].size);
+            munmap((void *)c->files[i].map, c->files[i].size);
         free(c->files[i].path);
     }
     free(c->tensors);

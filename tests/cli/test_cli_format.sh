@@ -11,17 +11,8 @@ set -u
 : "${KVG_BIN:?KVG_BIN must name the kvgram binary}"
 : "${KVG_MAKE_SAMPLE:?KVG_MAKE_SAMPLE must name the make_sample_kvg helper}"
 
-passed=0
-failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvg-cli-format-XXXXXX") || exit 2
-cleanup() { rm -rf -- "$tmp"; }
-trap cleanup EXIT
-
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $*" >&2
-}
+# shellcheck source=testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/testlib.sh" cli-format
 
 # run ARGS...: runs kvgram with a 10-second deadline; sets $status, $out, $err.
 run() {
@@ -229,5 +220,4 @@ expect_status 1 "verify good and bad files"
 expect_contains "$out" "$good: OK" "verify good and bad files"
 if [ "$(wc -l <"$tmp/err")" -eq 2 ]; then pass; else fail "verify good and bad files: stderr: $err"; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -66,4 +66,22 @@ static inline int reseal(uint8_t *b, size_t n)
     return 1;
 }
 
+/* Runs try_open on the input as it is and, when its head checksum does not
+ * match, once more with the checksum re-sealed. */
+static inline void fuzz_both_ways(const uint8_t *data, size_t size, void (*try_open)(void))
+{
+    set_contents(data, size);
+    try_open();
+    if (size >= KVG_HEADER_SIZE) {
+        uint8_t *copy = malloc(size);
+        check(copy != NULL, "malloc");
+        memcpy(copy, data, size);
+        if (reseal(copy, size)) {
+            set_contents(copy, size);
+            try_open();
+        }
+        free(copy);
+    }
+}
+
 #endif

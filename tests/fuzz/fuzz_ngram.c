@@ -78,17 +78,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    set_contents(data, size);
-    open_and_use();
-    if (size >= KVG_HEADER_SIZE) {
-        uint8_t *copy = malloc(size);
-        check(copy != NULL, "malloc");
-        memcpy(copy, data, size);
-        if (reseal(copy, size)) {
-            set_contents(copy, size);
-            open_and_use();
-        }
-        free(copy);
-    }
+    fuzz_both_ways(data, size, open_and_use);
     return 0;
 }

@@ -27,17 +27,8 @@ PYTHON=$(command -v /usr/bin/python3 || command -v python3) || {
     exit 2
 }
 
-passed=0
-failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvg-bench-cli-XXXXXX") || exit 2
-cleanup() { rm -rf -- "$tmp"; }
-trap cleanup EXIT
-
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $*" >&2
-}
+# shellcheck source=../cli/testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cli/testlib.sh" bench-cli
 
 # run OUT ARGS...: `kvgram ARGS` with stdout to OUT; sets $status and $err.
 run() {
@@ -197,5 +188,4 @@ else
     echo "note: make_sample_kvg not found; the non-n-gram .kvg case is skipped" >&2
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

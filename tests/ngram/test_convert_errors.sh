@@ -15,19 +15,12 @@ set -u
 
 KJV5=$KVG_SHARED_DIR/data/kjv/kjv5.arpa.gz
 
-passed=0
-failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvg-convert-errors-XXXXXX") || exit 2
+# shellcheck source=../cli/testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cli/testlib.sh" convert-errors
+# also stop a conversion still running in the background
 cleanup() {
     [ -n "${bg:-}" ] && kill "$bg" 2>/dev/null
     rm -rf -- "$tmp"
-}
-trap cleanup EXIT
-
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $*" >&2
 }
 
 in=$tmp/in
@@ -260,5 +253,4 @@ run convert "$KVG_SHARED_DIR/data/kenlm/test.arpa" -o "$tmp/fresh.kvg"
 if cmp -s "$tmp/fresh.kvg" "$out/model.kvg"; then pass; else fail "$out/model.kvg is not the conversion of test.arpa"; fi
 expect_listing "test.arpa over an existing output" "$out" "model.kvg "
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -21,17 +21,8 @@ set -u
 KENLM=$KVG_SHARED_DIR/data/kenlm
 KJV=$KVG_SHARED_DIR/data/kjv
 
-passed=0
-failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvg-kenlm-query-XXXXXX") || exit 2
-cleanup() { rm -rf -- "$tmp"; }
-trap cleanup EXIT
-
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $*" >&2
-}
+# shellcheck source=../cli/testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cli/testlib.sh" kenlm-query
 
 # convert WHAT INPUT OUTPUT [OPTIONS...]: converts quietly; counts one check.
 convert() {
@@ -164,5 +155,4 @@ for label in OOVs Tokens; do
     if [ -n "$want" ] && [ "$got" = "$want" ]; then pass; else fail "kjv5.q8.kvg: \"$label\" is \"$got\", expected \"$want\""; fi
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

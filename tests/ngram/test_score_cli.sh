@@ -22,17 +22,8 @@ KENLM=$KVG_SHARED_DIR/data/kenlm
 KJV=$KVG_SHARED_DIR/data/kjv
 TEXT=$KJV/kjv.test.txt
 
-passed=0
-failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kvg-score-cli-XXXXXX") || exit 2
-cleanup() { rm -rf -- "$tmp"; }
-trap cleanup EXIT
-
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $*" >&2
-}
+# shellcheck source=../cli/testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cli/testlib.sh" score-cli
 
 # run OUT ARGS...: `kvgram ARGS` with stdout to OUT (stdin inherited); sets
 # $status and $err.
@@ -425,5 +416,4 @@ expect_refused "--threads -1" 2 "--threads" score -m "$T" --threads -1 "$S"
 expect_refused "--threads x" 2 "--threads" score -m "$T" --threads x "$S"
 expect_refused "--format bogus" 2 "bogus" score -m "$T" --format bogus "$S"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
