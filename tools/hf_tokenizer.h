@@ -1,0 +1,38 @@
+/* hf_tokenizer.h — load Hugging Face byte-level BPE tokenizers into a bpe.
+ *
+ * Two sources:
+ *  - tokenizer.json: model.type "BPE" (vocab; merges as "a b" strings or
+ *    ["a", "b"] pairs; unk_token, fuse_unk, ignore_merges), added_tokens
+ *    (single_word, lstrip, rstrip), pre_tokenizer ByteLevel or a Sequence of
+ *    Split (Regex or String pattern, behavior "Isolated"), Digits and a final
+ *    ByteLevel, decoder ByteLevel or null. post_processor, padding and
+ *    truncation are ignored (bpe_encode adds no special tokens).
+ *  - GPT-2's vocab.json + merges.txt: ByteLevel without prefix space, GPT-2's
+ *    regex, no added tokens ("<|endoftext|>" in text is plain text, as in
+ *    gpt-3-encoder and HF's BPE.fromFile).
+ * Added-token ids follow HF's loader, not the file: a content that is in the
+ * vocab takes the vocab's id, others take ids after the vocab in file order
+ * (for files HF wrote itself the two agree).
+ * Any file may be gzip-compressed (read through zlib, so plain files work too).
+ *
+ * Everything else is refused with one line naming the file and the thing:
+ * WordPiece / Unigram / WordLevel models, byte_fallback (SentencePiece-style
+ * BPE), dropout, subword prefixes/suffixes, any normalizer (NFC included),
+ * Metaspace and other pre-tokenizers, other Split behaviors, other decoders. */
+#ifndef KVG_HF_TOKENIZER_H
+#define KVG_HF_TOKENIZER_H
+
+#include "bpe.h"
+#include "kvg_error.h"
+
+typedef struct hf_tokenizer {
+    bpe_config cfg; /* what the files say, as bpe_create takes it (owned; what a .kvg writer stores) */
+    uint32_t n_model_vocab; /* entries of model.vocab / vocab.json */
+    bpe *bpe;       /* built from cfg */
+} hf_tokenizer;
+
+int hf_tokenizer_load_json(const char *path, hf_tokenizer **out, kvg_error *err);
+int hf_tokenizer_load_gpt2(const char *vocab_json, const char *merges_txt, hf_tokenizer **out, kvg_error *err);
+void hf_tokenizer_free(hf_tokenizer *t);
+
+#endif
