@@ -8,7 +8,12 @@
  *      repr (tests/reference/make_num_format_golden.py);
  *   3. properties over a strided sweep of all 2^32 float bit patterns and random
  *      doubles: strtof/strtod reads the output back to the same bits, and
- *      neither neighbour with one digit fewer does. */
+ *      neither neighbour with one digit fewer does.
+ * And the two ways to the digits inside num_format.c agree: the fixed-point
+ * fast path (where it answers) and the default output against the exact
+ * big-integer reference, over powers of two, boundaries, subnormals, short
+ * decimals and a large strided sweep (KVG_NUM_FORMAT_TESTING exposes both). */
+#define KVG_NUM_FORMAT_TESTING
 #include "kvg_test.h"
 #include "num_format.h"
 
@@ -384,6 +389,144 @@ static void test_double_random(void)
     CHECK_INT(0, not_shortest);
 }
 
+/* Fast path against reference for one number: where the fast path answers it
+ * must print the reference's bytes, and so must the default entry point. */
+typedef struct {
+    long count, fallbacks, mismatches;
+} agreement;
+
+/* Counts one number, formatted three ways (length, text): the reference, the
+ * fast path (length -1 where it gave up) and the default. */
+static void tally(agreement *a, const char *kind, uint64_t bits, int le, const char *exact, int lf,
+                  const char *fast, int lb, const char *both)
+{
+    a->count++;
+    a->fallbacks += lf < 0;
+    int fast_ok = lf < 0 || (lf == le && strcmp(fast, exact) == 0);
+    if (fast_ok && lb == le && strcmp(both, exact) == 0)
+        return;
+    if (a->mismatches++ < 10)
+        fprintf(stderr, "%s %" PRIx64 ": reference \"%s\", fast \"%s\", default \"%s\"\n", kind,
+                bits, exact, lf >= 0 ? fast : "(gave up)", both);
+}
+
+static void agree_float(uint64_t b, agreement *a)
+{
+    float x = float_from_bits((uint32_t)b);
+    char exact[KVG_NUM_BUF], fast[KVG_NUM_BUF], both[KVG_NUM_BUF];
+    int le = kvg_format_float_exact(x, exact);
+    int lf = kvg_format_float_fast(x, fast);
+    tally(a, "float", b, le, exact, lf, fast, kvg_format_float(x, both), both);
+}
+
+static void agree_double(uint64_t b, agreement *a)
+{
+    double x = double_from_bits(b);
+    char exact[KVG_NUM_BUF], fast[KVG_NUM_BUF], both[KVG_NUM_BUF];
+    int le = kvg_format_double_exact(x, exact);
+    int lf = kvg_format_double_fast(x, fast);
+    tally(a, "double", b, le, exact, lf, fast, kvg_format_double(x, both), both);
+}
+
+/* The bits of the float / double nearest to d * 10^n, as strtof / strtod read it. */
+static uint64_t float_decimal(int d, int n)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%de%d", d, n);
+    return float_bits(strtof(text, NULL));
+}
+
+static uint64_t double_decimal(int d, int n)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%de%d", d, n);
+    return double_bits(strtod(text, NULL));
+}
+
+/* A binary format: its field widths, its checker, and where to look for short
+ * decimals (d * 10^n for 1 <= d < max_d, n in min_n..max_n). */
+typedef struct {
+    int frac_bits, exp_bits;
+    void (*agree)(uint64_t bits, agreement *a);
+    uint64_t (*decimal)(int d, int n);
+    int max_d, min_n, max_n;
+} ieee_format;
+
+static const ieee_format float_format = {23, 8, agree_float, float_decimal, 1000, -45, 38};
+static const ieee_format double_format = {52, 11, agree_double, double_decimal, 100, -324, 308};
+
+/* Both signs of the number with these fields. */
+static void agree_fields(const ieee_format *fmt, uint64_t biased_exp, uint64_t frac, agreement *a)
+{
+    uint64_t b = biased_exp << fmt->frac_bits | frac;
+    fmt->agree(b, a);
+    fmt->agree(b | 1ull << (fmt->frac_bits + fmt->exp_bits), a);
+}
+
+/* The cases both formats share. Every exponent (subnormal, normal, inf/NaN)
+ * at its edges: the powers of two and their neighbours, the fractions with one
+ * bit set, the last. Then short decimals and their neighbours: where the
+ * scaled value can be exact, and the fast path has to settle it in integers. */
+static void agree_edges_and_decimals(const ieee_format *fmt, agreement *a)
+{
+    uint64_t last = (1ull << fmt->frac_bits) - 1, half = 1ull << (fmt->frac_bits - 1);
+    const uint64_t fracs[] = {0, 1, 2, 3, last, last - 1, last - 2, half, half - 1, half + 1};
+    for (uint64_t be = 0; be < 1ull << fmt->exp_bits; be++) {
+        for (size_t i = 0; i < sizeof fracs / sizeof fracs[0]; i++)
+            agree_fields(fmt, be, fracs[i], a);
+        for (int bit = 0; bit < fmt->frac_bits; bit++)
+            agree_fields(fmt, be, 1ull << bit, a);
+    }
+    uint64_t inf = ((1ull << fmt->exp_bits) - 1) << fmt->frac_bits;
+    for (int n = fmt->min_n; n <= fmt->max_n; n++)
+        for (int d = 1; d < fmt->max_d; d++) {
+            uint64_t b = fmt->decimal(d, n);
+            if ((b & inf) == inf)
+                continue;
+            for (uint64_t nb = b > 2 ? b - 2 : 0; nb <= b + 2; nb++)
+                fmt->agree(nb, a);
+        }
+}
+
+/* No mismatch over at least min_count numbers. The fast path gives up only by
+ * chance (odds ~2^-31 per float, ~2^-64 per double) outside the range where
+ * it settles exact cases in integers: a handful at most, if any. */
+static void check_agreement(const char *kind, const agreement *a, long min_count)
+{
+    printf("fast vs reference, %s: %ld numbers, %ld mismatches, fast path gave up on %ld\n", kind,
+           a->count, a->mismatches, a->fallbacks);
+    CHECK(a->count >= min_count);
+    CHECK_INT(0, a->mismatches);
+    CHECK(a->fallbacks <= 10);
+}
+
+static void test_fast_path_floats(void)
+{
+    agreement a = {0, 0, 0};
+    agree_edges_and_decimals(&float_format, &a);
+    /* The first and last 2^17 subnormals, and every 61st in between. */
+    for (uint32_t frac = 1; frac < 0x800000;) {
+        agree_fields(&float_format, 0, frac, &a);
+        frac += frac < (1u << 17) || frac > 0x7fffff - (1u << 17) ? 1 : 61;
+    }
+    /* A strided sweep of all bit patterns (prime stride). */
+    for (uint64_t b = 5; b < (1ull << 32); b += 1021)
+        agree_float(b, &a);
+    check_agreement("floats", &a, 4000000);
+}
+
+static void test_fast_path_doubles(void)
+{
+    agreement a = {0, 0, 0};
+    agree_edges_and_decimals(&double_format, &a);
+    for (uint64_t frac = 1; frac < 20000; frac++) /* the smallest subnormals */
+        agree_fields(&double_format, 0, frac, &a);
+    uint64_t seed = 0x0123456789abcdefull; /* and random bit patterns */
+    for (int i = 0; i < 400000; i++)
+        agree_double(xorshift64(&seed), &a);
+    check_agreement("doubles", &a, 1000000);
+}
+
 /* Not a check: prints ns per number for KenLM-like values. */
 static void report_speed(void)
 {
@@ -418,6 +561,8 @@ int main(void)
     test_float_sweep();
     reports = 0;
     test_double_random();
+    test_fast_path_floats();
+    test_fast_path_doubles();
     report_speed();
     return kvg_test_end();
 }
