@@ -13,29 +13,42 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+/* Inlined: words are a few bytes, and a call into the shared library
+ * would cost as much as hashing them. */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "arpa_reader.h"
 #include "ngram_build.h"
 
-/* The words of the unigram section, with a hash table from string to id. */
+/* The words of the unigram section, with a hash table from string to id.
+ * Every n-gram word is looked up here, so a lookup should touch little
+ * memory: each word is stored once, in an arena, as its length (u32), its
+ * bytes and a NUL, 8-byte aligned, and a slot holds both the word's place
+ * in the arena and its id. words and lens, the arrays the builder wants,
+ * are made at the end (the arena moves while it grows). */
 typedef struct word_table {
-    char **words;
-    size_t *lens;
-    uint32_t n, cap;
-    uint32_t *slots; /* id+1, 0 empty */
+    char *arena;
+    uint64_t used, arena_cap; /* bytes */
+    uint64_t *slots;          /* (arena offset / 8) << 32 | (id + 1); 0: empty */
     uint64_t n_slots;
+    uint32_t n, cap;          /* ids 0..n-1 in use, room for cap */
+    char **words;             /* [cap], by table_finish */
+    size_t *lens;
 } word_table;
 
 static uint32_t table_find(const word_table *t, const char *s, size_t len)
 {
     uint64_t mask = t->n_slots - 1;
     for (uint64_t i = XXH3_64bits(s, len) & mask;; i = (i + 1) & mask) {
-        uint32_t id1 = t->slots[i];
-        if (!id1)
+        uint64_t slot = t->slots[i];
+        if (!slot)
             return UINT32_MAX;
-        if (t->lens[id1 - 1] == len && memcmp(t->words[id1 - 1], s, len) == 0)
-            return id1 - 1;
+        const char *entry = t->arena + (slot >> 32) * 8;
+        uint32_t elen;
+        memcpy(&elen, entry, 4);
+        if (elen == len && memcmp(entry + 4, s, len) == 0)
+            return (uint32_t)slot - 1;
     }
 }
 
@@ -48,38 +61,94 @@ static int table_init(word_table *t, uint64_t expected)
     t->n_slots = 16;
     while (t->n_slots < 2 * (uint64_t)t->cap)
         t->n_slots <<= 1;
-    t->words = calloc(t->cap, sizeof *t->words);
-    t->lens = calloc(t->cap, sizeof *t->lens);
     t->slots = calloc((size_t)t->n_slots, sizeof *t->slots);
-    return t->words && t->lens && t->slots ? 0 : -1;
+    return t->slots ? 0 : -1;
 }
 
 /* Stores word as id (ids are assigned by the caller). */
 static int table_put(word_table *t, uint32_t id, const char *s, size_t len)
 {
-    char *copy = malloc(len + 1);
-    if (!copy)
+    uint64_t size = (4 + len + 1 + 7) & ~(uint64_t)7;
+    if (len > UINT32_MAX || t->used + size > ((uint64_t)UINT32_MAX + 1) * 8)
         return -1;
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    t->words[id] = copy;
-    t->lens[id] = len;
+    if (t->used + size > t->arena_cap) {
+        uint64_t cap = t->arena_cap ? 2 * t->arena_cap : 64 << 10;
+        while (cap < t->used + size)
+            cap *= 2;
+        char *a = realloc(t->arena, (size_t)cap);
+        if (!a)
+            return -1;
+        t->arena = a;
+        t->arena_cap = cap;
+    }
+    char *entry = t->arena + t->used;
+    uint32_t len32 = (uint32_t)len;
+    memcpy(entry, &len32, 4);
+    memcpy(entry + 4, s, len);
+    entry[4 + len] = '\0';
     uint64_t mask = t->n_slots - 1, i = XXH3_64bits(s, len) & mask;
     while (t->slots[i])
         i = (i + 1) & mask;
-    t->slots[i] = id + 1;
+    t->slots[i] = (t->used / 8) << 32 | (uint64_t)(id + 1);
+    t->used += size;
     if (id + 1 > t->n)
         t->n = id + 1;
     return 0;
 }
 
+/* The words and their lengths by id, pointing into the arena. */
+static int table_finish(word_table *t)
+{
+    t->words = calloc(t->cap, sizeof *t->words);
+    t->lens = calloc(t->cap, sizeof *t->lens);
+    if (!t->words || !t->lens)
+        return -1;
+    for (uint64_t i = 0; i < t->n_slots; i++) {
+        uint64_t slot = t->slots[i];
+        if (!slot)
+            continue;
+        char *entry = t->arena + (slot >> 32) * 8;
+        uint32_t len;
+        memcpy(&len, entry, 4);
+        t->words[(uint32_t)slot - 1] = entry + 4;
+        t->lens[(uint32_t)slot - 1] = len;
+    }
+    return 0;
+}
+
 static void table_free(word_table *t)
 {
-    for (uint32_t i = 0; i < t->cap; i++)
-        free(t->words ? t->words[i] : NULL);
+    free(t->arena);
+    free(t->slots);
     free(t->words);
     free(t->lens);
-    free(t->slots);
+}
+
+/* The id of each word of the previous n-gram, by position. ARPA files list
+ * n-grams sorted, so a word is often the one in the same place on the line
+ * above (half of them in lmplz's files), and comparing with that is cheaper
+ * than a lookup, whose table is rarely in cache. */
+#define RECENT_MAX 32
+typedef struct recent_word {
+    char text[RECENT_MAX];
+    size_t len; /* > RECENT_MAX: nothing here */
+    uint32_t id;
+} recent_word;
+
+/* The id of word s (at position k of its n-gram), or UINT32_MAX. */
+static uint32_t lookup_word(const word_table *t, recent_word *recent, int k, const char *s)
+{
+    size_t len = strlen(s);
+    recent_word *r = &recent[k];
+    if (r->len == len && memcmp(r->text, s, len) == 0)
+        return r->id;
+    uint32_t id = table_find(t, s, len);
+    if (id != UINT32_MAX && len <= RECENT_MAX) {
+        memcpy(r->text, s, len);
+        r->len = len;
+        r->id = id;
+    }
+    return id;
 }
 
 /* ---- progress on stderr ---- */
@@ -160,6 +229,9 @@ int arpa_convert(const char *in_path, const char *out_path, const arpa_convert_o
     /* Read every entry. Unigram ids: <unk> is 0; the others are numbered
      * from 1 in file order, which after <unk> means their position. */
     arpa_entry e;
+    recent_word recent[ARPA_MAX_ORDER];
+    for (int k = 0; k < ARPA_MAX_ORDER; k++)
+        recent[k].len = RECENT_MAX + 1;
     int got, unk_seen = 0;
     uint64_t pos = 0;
     while ((got = arpa_next(r, &e, err)) == 1) {
@@ -191,7 +263,7 @@ int arpa_convert(const char *in_path, const char *out_path, const arpa_convert_o
         kvg_ngram_order_input *lv = &in.levels[e.order];
         uint64_t i = lv->count++;
         for (int k = 0; k < e.order; k++) {
-            uint32_t id = table_find(&words, e.words[k], strlen(e.words[k]));
+            uint32_t id = lookup_word(&words, recent, k, e.words[k]);
             if (id == UINT32_MAX) {
                 kvg_errorf(err, NULL, "%s:%llu: word \"%s\" of a %d-gram is not among the 1-grams", in_path,
                            (unsigned long long)e.line, e.words[k], e.order);
@@ -224,6 +296,10 @@ int arpa_convert(const char *in_path, const char *out_path, const arpa_convert_o
     if (bos == UINT32_MAX || eos == UINT32_MAX) {
         kvg_errorf(err, in_path, "the 1-grams have no %s (KenLM refuses such models too)",
                    bos == UINT32_MAX ? "<s>" : "</s>");
+        goto done;
+    }
+    if (table_finish(&words)) {
+        kvg_errorf(err, in_path, "out of memory");
         goto done;
     }
     in.vocab_size = words.n;

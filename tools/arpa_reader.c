@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,8 @@ struct arpa_reader {
     uint64_t got;         /* entries read in section n */
     int state;
     kvg_error failure;    /* repeated by every call after an error */
+    struct inflater *inf;   /* NULL: gzread on the parsing thread */
+    struct read_ahead *ra;  /* NULL: entries are parsed on the caller's thread */
 };
 
 /* Byte classes for field splitting: words are anything but these. */
@@ -72,11 +75,14 @@ static int fail(arpa_reader *r, kvg_error *err, uint64_t line, const char *fmt, 
  * saved_errno is errno right after gzread. */
 static int check_gz(arpa_reader *r, int nread, int saved_errno, kvg_error *err)
 {
+    /* Data that came with an error is parsed first: the error is reported
+     * by the next read, when the line count says where the text ends. (And
+     * only then is zlib asked: an inflating thread may be using it.) */
+    if (nread > 0)
+        return 0;
     int errnum = Z_OK;
     const char *msg = gzerror(r->gz, &errnum);
-    /* Data that came with an error is parsed first: the error is reported
-     * by the next read, when the line count says where the text ends. */
-    if (nread > 0 || (nread == 0 && errnum == Z_OK))
+    if (nread == 0 && errnum == Z_OK)
         return 0;
     /* The text read so far ends inside line r->line + 1. */
     switch (errnum) {
@@ -99,6 +105,8 @@ static int check_gz(arpa_reader *r, int nread, int saved_errno, kvg_error *err)
     }
     }
 }
+
+static int read_text(arpa_reader *r, char *dst, size_t want, int *saved_errno);
 
 /* Reads the next line into *line / *len, without its '\n' or '\r\n', and
  * NUL-terminates it in the buffer. Returns 1, 0 at end of file, -1 on error. */
@@ -135,9 +143,8 @@ static int read_line(arpa_reader *r, char **line, size_t *len, kvg_error *err)
         size_t want = r->cap - 1 - r->end;
         if (want > READ_CHUNK)
             want = READ_CHUNK;
-        errno = 0;
-        int got = gzread(r->gz, r->buf + r->end, (unsigned)want);
-        int saved_errno = errno;
+        int saved_errno;
+        int got = read_text(r, r->buf + r->end, want, &saved_errno);
         if (check_gz(r, got, saved_errno, err))
             return -1;
         if (got == 0)
@@ -288,6 +295,8 @@ static int read_preamble(arpa_reader *r, kvg_error *err)
     }
 }
 
+static void threads_start(arpa_reader *r);
+
 int arpa_open(const char *path, arpa_reader **out, kvg_error *err)
 {
     *out = NULL;
@@ -326,6 +335,8 @@ int arpa_open(const char *path, arpa_reader **out, kvg_error *err)
         arpa_close(r);
         return -1;
     }
+    if (S_ISREG(st.st_mode))
+        threads_start(r);
     *out = r;
     return 0;
 }
@@ -340,10 +351,83 @@ static const unsigned char decimal_char[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
     ['7'] = 1, ['8'] = 1, ['9'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1, ['+'] = 1, ['-'] = 1};
 
+/* Numbers without strtof: lmplz and SRILM write "-d.ddddddd", at most 9
+ * significant digits, and strtof costs more than the rest of a line's
+ * parsing. Those forms are converted exactly here (checked against strtof
+ * on every number of the bundled and shared models and on hundreds of
+ * millions of random and near-halfway ones); anything else goes to strtof. */
+#define DECIMAL_MAX_FRACTION 11 /* digits after the point */
+#define DECIMAL_MAX_DIGITS 9    /* significant digits */
+static const uint64_t pow10_u64[DECIMAL_MAX_FRACTION + 1] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000, 100000000000};
+
+static int log2_floor(uint64_t x) { return 63 - __builtin_clzll(x); }
+
+/* The float nearest to m / 10^k (ties to even), m in [1, 10^9), k <= 11:
+ * what strtof gives, computed exactly in integers. The quotient is scaled
+ * by 2^s so that it has 25 bits (24 for the float's significand, one for
+ * rounding); the division's remainder says whether anything lies below.
+ * m*2^s stays below 2^(26 + log2(10^11)) < 2^63, and the value is far from
+ * the subnormals, so every step is exact. */
+static float decimal_to_float(uint64_t m, unsigned k)
+{
+    uint64_t den = pow10_u64[k];
+    int s = 25 + log2_floor(den) - log2_floor(m); /* m * 2^s / den in (2^24, 2^26) */
+    uint64_t num = m;
+    if (s >= 0)
+        num <<= s;
+    else
+        den <<= -s; /* only for m >= 2^25 * den, so den <= 10 here */
+    uint64_t q = num / den;
+    int sticky = num % den != 0;
+    if (q >= (UINT64_C(1) << 25)) { /* 26 bits: drop one */
+        sticky |= (int)(q & 1);
+        q >>= 1;
+        s--;
+    }
+    uint64_t mant = q >> 1; /* 24 bits: the value is mant * 2^(1 - s) */
+    int exp = 151 - s;      /* biased exponent of that: mant / 2^23 * 2^(24 - s) */
+    if ((q & 1) && (sticky || (mant & 1)) && ++mant == (UINT64_C(1) << 24)) {
+        mant >>= 1;
+        exp++;
+    }
+    uint32_t bits = (uint32_t)exp << 23 | (uint32_t)(mant & 0x7FFFFF);
+    float v;
+    memcpy(&v, &bits, 4);
+    return v;
+}
+
+/* "[-]ddd[.ddd]" with at most 9 significant digits and 11 decimals, the
+ * whole string: returns 0 and sets *out; anything else: -1. */
+static int parse_plain_decimal(const char *s, float *out)
+{
+    int neg = *s == '-';
+    const char *p = s + neg, *int_start = p;
+    uint64_t m = 0; /* wraps when there are more than 19 digits; refused below then */
+    while ((unsigned)(*p - '0') < 10)
+        m = m * 10 + (uint64_t)(*p++ - '0');
+    size_t digits = (size_t)(p - int_start), frac = 0;
+    if (*p == '.') {
+        const char *frac_start = ++p;
+        while ((unsigned)(*p - '0') < 10)
+            m = m * 10 + (uint64_t)(*p++ - '0');
+        frac = (size_t)(p - frac_start);
+    }
+    digits += frac;
+    /* Leading zeros do not count: m < 10^9 is at most 9 significant digits. */
+    if (*p || digits == 0 || digits > 19 || m >= pow10_u64[DECIMAL_MAX_DIGITS] || frac > DECIMAL_MAX_FRACTION)
+        return -1;
+    float v = m ? decimal_to_float(m, (unsigned)frac) : 0.0f;
+    *out = neg ? -v : v;
+    return 0;
+}
+
 /* Parses a whole NUL-terminated field as a log10 value: a finite decimal
  * number, or -inf / -infinity (any case). Returns NULL, or why not. */
 static const char *parse_log10(const char *s, float *out)
 {
+    if (parse_plain_decimal(s, out) == 0)
+        return NULL;
     const char *t = s + (*s == '-' || *s == '+');
     if ((*t == 'i' || *t == 'I') && (strcasecmp(t, "inf") == 0 || strcasecmp(t, "infinity") == 0)) {
         if (*s != '-')
@@ -371,16 +455,18 @@ static int parse_entry(arpa_reader *r, char *s, size_t len, arpa_entry *e, kvg_e
     enum { MAX_FIELDS = ARPA_MAX_ORDER + 3 };
     char *field[MAX_FIELDS];
     size_t nf = 0; /* counts every field, stores the first MAX_FIELDS */
+    /* s[len] is the NUL read_line put there: the scans stop at it without
+     * checking the length; any other NUL is an error. */
     char *p = s, *end = s + len;
     for (;;) {
-        while (p < end && byte_class[(unsigned char)*p] == C_SEP)
+        while (byte_class[(unsigned char)*p] == C_SEP)
             p++;
         if (p == end)
             break;
         char *f = p;
-        while (p < end && byte_class[(unsigned char)*p] == C_WORD)
+        while (byte_class[(unsigned char)*p] == C_WORD)
             p++;
-        if (p < end && byte_class[(unsigned char)*p] == C_NUL)
+        if (*p == '\0' && p != end)
             return fail(r, err, r->line, "NUL byte in the line");
         if (nf < MAX_FIELDS)
             field[nf] = f;
@@ -461,7 +547,8 @@ static int eof_error(arpa_reader *r, kvg_error *err)
     return fail(r, err, r->line, "unexpected end of file: \\end\\ is missing");
 }
 
-int arpa_next(arpa_reader *r, arpa_entry *e, kvg_error *err)
+/* The next entry, parsed from the text (arpa_next without read-ahead). */
+static int parse_next(arpa_reader *r, arpa_entry *e, kvg_error *err)
 {
     if (r->state == ST_DONE)
         return 0;
@@ -524,10 +611,332 @@ int arpa_next(arpa_reader *r, arpa_entry *e, kvg_error *err)
     }
 }
 
-uint64_t arpa_bytes_read(const arpa_reader *r)
+/* ---- threads ----
+ *
+ * For a regular file, reading runs on two more threads while the caller
+ * works on the entries: one inflates, one splits and parses (the code
+ * above, unchanged). Inflating, parsing and what a converter does with an
+ * entry take similar time, so the three overlap well on a few cores. Each
+ * stage hands its results on, in order, through a ring of slots, the end or
+ * error of a read travelling last, so the caller sees the same entries, the
+ * same end and the same error messages as with everything on its own
+ * thread. Pipes are read on the caller's thread: a read from a pipe may
+ * block, and arpa_close could not stop a thread waiting in one. */
+
+/* A ring of n slots between a filling thread and an emptying one: slot
+ * number k (at k % n) is the filler's until published, then the emptier's
+ * until given back. */
+typedef struct handoff {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;   /* a slot was published or given back, or stop was set */
+    uint64_t filled, emptied; /* slots ever published / given back */
+    unsigned n;
+    int stop;                 /* set by the emptier: the filler is to end */
+} handoff;
+
+static int handoff_init(handoff *h, unsigned n)
 {
+    h->filled = h->emptied = 0;
+    h->n = n;
+    h->stop = 0;
+    if (pthread_mutex_init(&h->lock, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&h->changed, NULL) != 0) {
+        pthread_mutex_destroy(&h->lock);
+        return -1;
+    }
+    return 0;
+}
+
+static void handoff_destroy(handoff *h)
+{
+    pthread_cond_destroy(&h->changed);
+    pthread_mutex_destroy(&h->lock);
+}
+
+/* Filler: waits until slot k is free. 0 when told to stop instead. */
+static int handoff_claim(handoff *h, uint64_t k)
+{
+    pthread_mutex_lock(&h->lock);
+    while (k - h->emptied >= h->n && !h->stop)
+        pthread_cond_wait(&h->changed, &h->lock);
+    int go = !h->stop;
+    pthread_mutex_unlock(&h->lock);
+    return go;
+}
+
+static void handoff_publish(handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->filled++;
+    pthread_cond_signal(&h->changed);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Emptier: waits for the next published slot; returns its number. */
+static uint64_t handoff_take(handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    while (h->filled == h->emptied)
+        pthread_cond_wait(&h->changed, &h->lock);
+    uint64_t k = h->emptied;
+    pthread_mutex_unlock(&h->lock);
+    return k;
+}
+
+static void handoff_give_back(handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->emptied++;
+    pthread_cond_signal(&h->changed);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void handoff_stop(handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->stop = 1;
+    pthread_cond_signal(&h->changed);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* -- inflating: gzread's results, chunk by chunk -- */
+
+#define IN_SLOTS 4
+
+typedef struct chunk {
+    char data[READ_CHUNK];
+    int nread;       /* gzread's result: bytes, 0 at the end, < 0 on an error */
+    int saved_errno; /* errno after it */
+    uint64_t offset; /* gzoffset after it */
+} chunk;
+
+typedef struct inflater {
+    pthread_t thread;
+    handoff ring;
+    chunk slots[IN_SLOTS];
+    /* The parsing side. */
+    chunk *cur;      /* taken, not yet given back */
+    size_t used;     /* bytes of it handed out */
+    uint64_t offset; /* gzoffset as of the text handed out */
+} inflater;
+
+static void *inflater_main(void *arg)
+{
+    arpa_reader *r = arg;
+    inflater *in = r->inf;
+    for (uint64_t k = 0; handoff_claim(&in->ring, k); k++) {
+        chunk *c = &in->slots[k % IN_SLOTS];
+        errno = 0;
+        c->nread = gzread(r->gz, c->data, READ_CHUNK);
+        c->saved_errno = errno;
+        z_off_t off = gzoffset(r->gz);
+        c->offset = off >= 0 ? (uint64_t)off : 0;
+        handoff_publish(&in->ring);
+        if (c->nread <= 0)
+            break; /* the read is over; zlib is the parser's now, for gzerror */
+    }
+    return NULL;
+}
+
+/* Up to want bytes of text into dst; returns what gzread would (and sets
+ * *saved_errno to errno after it). */
+static int read_text(arpa_reader *r, char *dst, size_t want, int *saved_errno)
+{
+    inflater *in = r->inf;
+    if (!in) {
+        errno = 0;
+        int got = gzread(r->gz, dst, (unsigned)want);
+        *saved_errno = errno;
+        return got;
+    }
+    if (!in->cur) {
+        in->cur = &in->slots[handoff_take(&in->ring) % IN_SLOTS];
+        in->used = 0;
+        in->offset = in->cur->offset;
+    }
+    chunk *c = in->cur;
+    *saved_errno = c->saved_errno;
+    if (c->nread <= 0)
+        return c->nread; /* the last chunk stays: every later read ends the same way */
+    size_t n = (size_t)c->nread - in->used;
+    if (n > want)
+        n = want;
+    memcpy(dst, c->data + in->used, n);
+    in->used += n;
+    if (in->used == (size_t)c->nread) {
+        handoff_give_back(&in->ring);
+        in->cur = NULL;
+    }
+    return (int)n;
+}
+
+static uint64_t bytes_read_now(const arpa_reader *r)
+{
+    if (r->inf)
+        return r->inf->offset;
     z_off_t off = gzoffset(r->gz);
     return off >= 0 ? (uint64_t)off : r->consumed;
+}
+
+/* -- parsing ahead: entries, batch by batch -- */
+
+#define RA_SLOTS 4
+#define RA_ENTRIES 4096u                           /* entries per batch at most */
+#define RA_TEXT (256u << 10)                       /* a batch ends once its words fill this */
+#define RA_TEXT_CAP (RA_TEXT + ARPA_MAX_LINE + 1u) /* ...so one more line's words always fit */
+
+typedef struct batch {
+    arpa_entry entries[RA_ENTRIES];
+    size_t n;
+    char *text;          /* RA_TEXT_CAP bytes: the entries' words */
+    int end;             /* 0: more batches follow; 1: the end of the model; -1: an error */
+    kvg_error failure;   /* the error, when end is -1 */
+    uint64_t bytes_read; /* arpa_bytes_read after this batch */
+} batch;
+
+typedef struct read_ahead {
+    pthread_t thread;
+    handoff ring;
+    batch slots[RA_SLOTS];
+    /* The caller's side. */
+    batch *cur;  /* taken, not yet given back */
+    size_t next; /* its next entry */
+    uint64_t bytes_read;
+} read_ahead;
+
+/* Parses entries into b until it is full or the model ends or fails. */
+static void fill_batch(arpa_reader *r, batch *b)
+{
+    size_t used = 0;
+    b->n = 0;
+    b->end = 0;
+    while (b->n < RA_ENTRIES && used < RA_TEXT) {
+        arpa_entry *e = &b->entries[b->n];
+        int rc = parse_next(r, e, &b->failure);
+        if (rc <= 0) {
+            b->end = rc == 0 ? 1 : -1;
+            break;
+        }
+        /* The words leave the line buffer: they lie in a row in it, so
+         * one copy takes them all (and what separates them). */
+        const char *first = e->words[0], *last = e->words[e->order - 1];
+        size_t span = (size_t)(last - first) + strlen(last) + 1;
+        memcpy(b->text + used, first, span);
+        for (int i = 0; i < e->order; i++)
+            e->words[i] = b->text + used + (e->words[i] - first);
+        used += span;
+        b->n++;
+    }
+    b->bytes_read = bytes_read_now(r);
+}
+
+static void *read_ahead_main(void *arg)
+{
+    arpa_reader *r = arg;
+    read_ahead *ra = r->ra;
+    for (uint64_t k = 0; handoff_claim(&ra->ring, k); k++) {
+        batch *b = &ra->slots[k % RA_SLOTS];
+        fill_batch(r, b);
+        handoff_publish(&ra->ring);
+        if (b->end)
+            break;
+    }
+    return NULL;
+}
+
+/* arpa_next from the batches. The last batch stays: its end or error is
+ * the answer to every later call. */
+static int read_ahead_next(read_ahead *ra, arpa_entry *e, kvg_error *err)
+{
+    while (!ra->cur || ra->next == ra->cur->n) {
+        if (ra->cur && ra->cur->end) {
+            if (ra->cur->end > 0)
+                return 0;
+            if (err)
+                *err = ra->cur->failure;
+            return -1;
+        }
+        if (ra->cur)
+            handoff_give_back(&ra->ring);
+        ra->cur = &ra->slots[handoff_take(&ra->ring) % RA_SLOTS];
+        ra->next = 0;
+        ra->bytes_read = ra->cur->bytes_read;
+    }
+    *e = ra->cur->entries[ra->next++];
+    return 1;
+}
+
+static void inflater_free(inflater *in) { free(in); }
+
+static void read_ahead_free(read_ahead *ra)
+{
+    for (int i = 0; i < RA_SLOTS; i++)
+        free(ra->slots[i].text);
+    free(ra);
+}
+
+/* Starts the threads, inflating first (parsing reads from it); a stage
+ * that cannot start is left to the thread before it. */
+static void threads_start(arpa_reader *r)
+{
+    inflater *in = calloc(1, sizeof *in);
+    if (in && handoff_init(&in->ring, IN_SLOTS) == 0) {
+        z_off_t off = gzoffset(r->gz);
+        in->offset = off >= 0 ? (uint64_t)off : 0;
+        r->inf = in;
+        if (pthread_create(&in->thread, NULL, inflater_main, r) == 0)
+            in = NULL; /* running */
+        else {
+            r->inf = NULL;
+            handoff_destroy(&in->ring);
+        }
+    }
+    inflater_free(in);
+
+    read_ahead *ra = calloc(1, sizeof *ra);
+    int ok = ra != NULL;
+    for (int i = 0; ok && i < RA_SLOTS; i++)
+        ok = (ra->slots[i].text = malloc(RA_TEXT_CAP)) != NULL;
+    if (ok && handoff_init(&ra->ring, RA_SLOTS) == 0) {
+        ra->bytes_read = bytes_read_now(r);
+        r->ra = ra;
+        if (pthread_create(&ra->thread, NULL, read_ahead_main, r) == 0)
+            return;
+        r->ra = NULL;
+        handoff_destroy(&ra->ring);
+    }
+    if (ra)
+        read_ahead_free(ra);
+}
+
+/* Stops the threads, parsing first: it may be waiting for text. */
+static void threads_stop(arpa_reader *r)
+{
+    if (r->ra) {
+        handoff_stop(&r->ra->ring);
+        pthread_join(r->ra->thread, NULL);
+        handoff_destroy(&r->ra->ring);
+        read_ahead_free(r->ra);
+        r->ra = NULL;
+    }
+    if (r->inf) {
+        handoff_stop(&r->inf->ring);
+        pthread_join(r->inf->thread, NULL);
+        handoff_destroy(&r->inf->ring);
+        inflater_free(r->inf);
+        r->inf = NULL;
+    }
+}
+
+int arpa_next(arpa_reader *r, arpa_entry *e, kvg_error *err)
+{
+    return r->ra ? read_ahead_next(r->ra, e, err) : parse_next(r, e, err);
+}
+
+uint64_t arpa_bytes_read(const arpa_reader *r)
+{
+    return r->ra ? r->ra->bytes_read : bytes_read_now(r);
 }
 
 uint64_t arpa_file_size(const arpa_reader *r)
@@ -539,6 +948,7 @@ void arpa_close(arpa_reader *r)
 {
     if (!r)
         return;
+    threads_stop(r);
     if (r->gz)
         gzclose(r->gz);
     free(r->buf);
