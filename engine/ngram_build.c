@@ -503,19 +503,13 @@ static void make_codebook(const float *v, uint64_t m, int max_centers, codebook 
         cb->centers[cb->n_centers++] = 0.0f;
 }
 
-static uint8_t nearest_code(const codebook *cb, float x)
+/* The code of x: the nearer of the centers around it, the lower on a tie.
+ * c is the first center >= x (or the last center). */
+static uint8_t nearest_code(const codebook *cb, int c, float x)
 {
-    int lo = 0, hi = cb->n_centers - 1;
-    while (lo < hi) { /* first center >= x */
-        int mid = (lo + hi) / 2;
-        if (cb->centers[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo > 0 && fabsf(x - cb->centers[lo - 1]) <= fabsf(cb->centers[lo] - x))
-        lo--;
-    return (uint8_t)lo;
+    if (c > 0 && fabsf(x - cb->centers[c - 1]) <= fabsf(cb->centers[c] - x))
+        c--;
+    return (uint8_t)c;
 }
 
 /* One value column of a level, encoded: a code per entry, and the table the
@@ -538,9 +532,9 @@ static int quantize_column(const float *vals, uint64_t count, const uint64_t *so
         v[m] = vals[item_index(sorted, iw, m, imask)];
         m++;
     }
-    /* The key sorts -0 before +0; the codebook wants equal values in input
-     * order (its exact centers take the first of a run), so lay the run of
-     * zeros out again in input order. */
+    /* order_key puts -0 before +0, but an exact center is the first of its
+     * run of equal values, and that has always been the first in input
+     * order (a stable sort by value): lay the zeros out in input order. */
     uint64_t z = 0;
     while (z < m && v[z] != 0.0f)
         z++;
@@ -553,8 +547,20 @@ static int quantize_column(const float *vals, uint64_t count, const uint64_t *so
     if (!(out->table = malloc(out->n_table * sizeof *out->table)))
         return -1;
     memcpy(out->table, cb.centers, (size_t)cb.n_centers * sizeof *out->table);
-    for (uint64_t i = 0; i < count; i++)
-        out->codes[i] = isnan(vals[i]) ? (uint32_t)(out->n_table - 1) : nearest_code(&cb, vals[i]);
+    /* One walk over the values in sorted order: the first center >= x only
+     * moves up. NaNs come last. */
+    int c = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t at = item_index(sorted, iw, i, imask);
+        float x = vals[at];
+        if (isnan(x)) {
+            out->codes[at] = (uint32_t)(out->n_table - 1);
+            continue;
+        }
+        while (c < cb.n_centers - 1 && cb.centers[c] < x)
+            c++;
+        out->codes[at] = nearest_code(&cb, c, x);
+    }
     return 0;
 }
 

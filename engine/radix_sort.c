@@ -1,7 +1,8 @@
 /* radix_sort.c — LSD radix sort of multi-word items (see radix_sort.h).
  *
- * One read pass counts the digits of every pass and notices input that is
- * in order already (ARPA files often are, in some order); then each pass
+ * A first read stops at the first pair out of order: input in order
+ * already (ARPA files often are, in some order) costs just that read.
+ * Otherwise one read counts the digits of every pass, and each pass
  * scatters the items by one digit, least significant first, from one
  * buffer to the other. Passes whose digit is the same for every item are
  * skipped. */
@@ -50,14 +51,9 @@ static uint64_t word_mask(unsigned w, unsigned k, unsigned lo, unsigned hi)
     return upper & ~((UINT64_C(1) << a) - 1);
 }
 
-/* Whether the items are in order by bits [lo, hi) already. */
-static int in_order(const uint64_t *items, uint64_t n, unsigned w, unsigned lo, unsigned hi)
+/* Whether the items are in order already by the bits in mask (w words). */
+static int in_order(const uint64_t *items, uint64_t n, unsigned w, const uint64_t *mask)
 {
-    uint64_t mask[64];
-    if (w > 64)
-        return 0;
-    for (unsigned k = 0; k < w; k++)
-        mask[k] = word_mask(w, k, lo, hi);
     for (uint64_t i = 1; i < n; i++) {
         const uint64_t *prev = items + (i - 1) * w, *it = prev + w;
         for (unsigned k = 0; k < w; k++) {
@@ -96,8 +92,18 @@ static inline void scatter(const uint64_t *src, uint64_t *dst, uint64_t n, unsig
 
 int radix_sort(uint64_t *items, uint64_t *tmp, uint64_t n, unsigned w, unsigned lo_bit, unsigned hi_bit)
 {
-    if (n < 2 || hi_bit <= lo_bit || in_order(items, n, w, lo_bit, hi_bit))
+    if (n < 2 || hi_bit <= lo_bit)
         return 0;
+    uint64_t *mask = malloc(w * sizeof *mask);
+    if (!mask)
+        return -1;
+    for (unsigned k = 0; k < w; k++)
+        mask[k] = word_mask(w, k, lo_bit, hi_bit);
+    int sorted = in_order(items, n, w, mask);
+    free(mask);
+    if (sorted)
+        return 0;
+
     unsigned span = hi_bit - lo_bit, passes = (span + MAX_DIGIT_BITS - 1) / MAX_DIGIT_BITS;
     unsigned digit_bits = (span + passes - 1) / passes, buckets = 1u << digit_bits;
     uint64_t *count = calloc((size_t)passes * buckets, sizeof *count);

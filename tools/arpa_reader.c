@@ -43,8 +43,7 @@ struct arpa_reader {
     uint64_t got;         /* entries read in section n */
     int state;
     kvg_error failure;    /* repeated by every call after an error */
-    struct inflater *inf;   /* NULL: gzread on the parsing thread */
-    struct read_ahead *ra;  /* NULL: entries are parsed on the caller's thread */
+    struct read_ahead *ra; /* NULL: entries are parsed on the caller's thread */
 };
 
 /* Byte classes for field splitting: words are anything but these. */
@@ -75,14 +74,11 @@ static int fail(arpa_reader *r, kvg_error *err, uint64_t line, const char *fmt, 
  * saved_errno is errno right after gzread. */
 static int check_gz(arpa_reader *r, int nread, int saved_errno, kvg_error *err)
 {
-    /* Data that came with an error is parsed first: the error is reported
-     * by the next read, when the line count says where the text ends. (And
-     * only then is zlib asked: an inflating thread may be using it.) */
-    if (nread > 0)
-        return 0;
     int errnum = Z_OK;
     const char *msg = gzerror(r->gz, &errnum);
-    if (nread == 0 && errnum == Z_OK)
+    /* Data that came with an error is parsed first: the error is reported
+     * by the next read, when the line count says where the text ends. */
+    if (nread > 0 || (nread == 0 && errnum == Z_OK))
         return 0;
     /* The text read so far ends inside line r->line + 1. */
     switch (errnum) {
@@ -105,8 +101,6 @@ static int check_gz(arpa_reader *r, int nread, int saved_errno, kvg_error *err)
     }
     }
 }
-
-static int read_text(arpa_reader *r, char *dst, size_t want, int *saved_errno);
 
 /* Reads the next line into *line / *len, without its '\n' or '\r\n', and
  * NUL-terminates it in the buffer. Returns 1, 0 at end of file, -1 on error. */
@@ -143,8 +137,9 @@ static int read_line(arpa_reader *r, char **line, size_t *len, kvg_error *err)
         size_t want = r->cap - 1 - r->end;
         if (want > READ_CHUNK)
             want = READ_CHUNK;
-        int saved_errno;
-        int got = read_text(r, r->buf + r->end, want, &saved_errno);
+        errno = 0;
+        int got = gzread(r->gz, r->buf + r->end, (unsigned)want);
+        int saved_errno = errno;
         if (check_gz(r, got, saved_errno, err))
             return -1;
         if (got == 0)
@@ -295,7 +290,7 @@ static int read_preamble(arpa_reader *r, kvg_error *err)
     }
 }
 
-static void threads_start(arpa_reader *r);
+static void read_ahead_start(arpa_reader *r);
 
 int arpa_open(const char *path, arpa_reader **out, kvg_error *err)
 {
@@ -336,7 +331,7 @@ int arpa_open(const char *path, arpa_reader **out, kvg_error *err)
         return -1;
     }
     if (S_ISREG(st.st_mode))
-        threads_start(r);
+        read_ahead_start(r);
     *out = r;
     return 0;
 }
@@ -611,17 +606,22 @@ static int parse_next(arpa_reader *r, arpa_entry *e, kvg_error *err)
     }
 }
 
-/* ---- threads ----
+static uint64_t bytes_read_now(const arpa_reader *r)
+{
+    z_off_t off = gzoffset(r->gz);
+    return off >= 0 ? (uint64_t)off : r->consumed;
+}
+
+/* ---- read-ahead ----
  *
- * For a regular file, reading runs on two more threads while the caller
- * works on the entries: one inflates, one splits and parses (the code
- * above, unchanged). Inflating, parsing and what a converter does with an
- * entry take similar time, so the three overlap well on a few cores. Each
- * stage hands its results on, in order, through a ring of slots, the end or
- * error of a read travelling last, so the caller sees the same entries, the
- * same end and the same error messages as with everything on its own
- * thread. Pipes are read on the caller's thread: a read from a pipe may
- * block, and arpa_close could not stop a thread waiting in one. */
+ * For a regular file, a second thread inflates and parses (the code above,
+ * unchanged) while the caller works on the entries: zlib and the parsing
+ * take about as long as what a converter does with each entry. Entries
+ * reach the caller in batches, words copied, the end or error of the read
+ * travelling last, so the caller sees the same entries, the same end and
+ * the same error messages as without the thread. Pipes are read on the
+ * caller's thread: a read from a pipe may block, and arpa_close could not
+ * stop a thread waiting in one. */
 
 /* A ring of n slots between a filling thread and an emptying one: slot
  * number k (at k % n) is the filler's until published, then the emptier's
@@ -699,87 +699,6 @@ static void handoff_stop(handoff *h)
     pthread_cond_signal(&h->changed);
     pthread_mutex_unlock(&h->lock);
 }
-
-/* -- inflating: gzread's results, chunk by chunk -- */
-
-#define IN_SLOTS 4
-
-typedef struct chunk {
-    char data[READ_CHUNK];
-    int nread;       /* gzread's result: bytes, 0 at the end, < 0 on an error */
-    int saved_errno; /* errno after it */
-    uint64_t offset; /* gzoffset after it */
-} chunk;
-
-typedef struct inflater {
-    pthread_t thread;
-    handoff ring;
-    chunk slots[IN_SLOTS];
-    /* The parsing side. */
-    chunk *cur;      /* taken, not yet given back */
-    size_t used;     /* bytes of it handed out */
-    uint64_t offset; /* gzoffset as of the text handed out */
-} inflater;
-
-static void *inflater_main(void *arg)
-{
-    arpa_reader *r = arg;
-    inflater *in = r->inf;
-    for (uint64_t k = 0; handoff_claim(&in->ring, k); k++) {
-        chunk *c = &in->slots[k % IN_SLOTS];
-        errno = 0;
-        c->nread = gzread(r->gz, c->data, READ_CHUNK);
-        c->saved_errno = errno;
-        z_off_t off = gzoffset(r->gz);
-        c->offset = off >= 0 ? (uint64_t)off : 0;
-        handoff_publish(&in->ring);
-        if (c->nread <= 0)
-            break; /* the read is over; zlib is the parser's now, for gzerror */
-    }
-    return NULL;
-}
-
-/* Up to want bytes of text into dst; returns what gzread would (and sets
- * *saved_errno to errno after it). */
-static int read_text(arpa_reader *r, char *dst, size_t want, int *saved_errno)
-{
-    inflater *in = r->inf;
-    if (!in) {
-        errno = 0;
-        int got = gzread(r->gz, dst, (unsigned)want);
-        *saved_errno = errno;
-        return got;
-    }
-    if (!in->cur) {
-        in->cur = &in->slots[handoff_take(&in->ring) % IN_SLOTS];
-        in->used = 0;
-        in->offset = in->cur->offset;
-    }
-    chunk *c = in->cur;
-    *saved_errno = c->saved_errno;
-    if (c->nread <= 0)
-        return c->nread; /* the last chunk stays: every later read ends the same way */
-    size_t n = (size_t)c->nread - in->used;
-    if (n > want)
-        n = want;
-    memcpy(dst, c->data + in->used, n);
-    in->used += n;
-    if (in->used == (size_t)c->nread) {
-        handoff_give_back(&in->ring);
-        in->cur = NULL;
-    }
-    return (int)n;
-}
-
-static uint64_t bytes_read_now(const arpa_reader *r)
-{
-    if (r->inf)
-        return r->inf->offset;
-    z_off_t off = gzoffset(r->gz);
-    return off >= 0 ? (uint64_t)off : r->consumed;
-}
-
-/* -- parsing ahead: entries, batch by batch -- */
 
 #define RA_SLOTS 4
 #define RA_ENTRIES 4096u                           /* entries per batch at most */
@@ -863,11 +782,17 @@ static int read_ahead_next(read_ahead *ra, arpa_entry *e, kvg_error *err)
         ra->next = 0;
         ra->bytes_read = ra->cur->bytes_read;
     }
-    *e = ra->cur->entries[ra->next++];
+    /* The fields in use, not the whole struct: most of words[] is unused,
+     * and every byte comes from another core's cache. */
+    const arpa_entry *src = &ra->cur->entries[ra->next++];
+    e->order = src->order;
+    e->log10p = src->log10p;
+    e->backoff = src->backoff;
+    e->has_backoff = src->has_backoff;
+    e->line = src->line;
+    memcpy(e->words, src->words, (size_t)src->order * sizeof *e->words);
     return 1;
 }
-
-static void inflater_free(inflater *in) { free(in); }
 
 static void read_ahead_free(read_ahead *ra)
 {
@@ -876,24 +801,10 @@ static void read_ahead_free(read_ahead *ra)
     free(ra);
 }
 
-/* Starts the threads, inflating first (parsing reads from it); a stage
- * that cannot start is left to the thread before it. */
-static void threads_start(arpa_reader *r)
+/* Starts the read-ahead thread; if it cannot start, the caller's thread
+ * parses. */
+static void read_ahead_start(arpa_reader *r)
 {
-    inflater *in = calloc(1, sizeof *in);
-    if (in && handoff_init(&in->ring, IN_SLOTS) == 0) {
-        z_off_t off = gzoffset(r->gz);
-        in->offset = off >= 0 ? (uint64_t)off : 0;
-        r->inf = in;
-        if (pthread_create(&in->thread, NULL, inflater_main, r) == 0)
-            in = NULL; /* running */
-        else {
-            r->inf = NULL;
-            handoff_destroy(&in->ring);
-        }
-    }
-    inflater_free(in);
-
     read_ahead *ra = calloc(1, sizeof *ra);
     int ok = ra != NULL;
     for (int i = 0; ok && i < RA_SLOTS; i++)
@@ -910,23 +821,12 @@ static void threads_start(arpa_reader *r)
         read_ahead_free(ra);
 }
 
-/* Stops the threads, parsing first: it may be waiting for text. */
-static void threads_stop(arpa_reader *r)
+static void read_ahead_stop(read_ahead *ra)
 {
-    if (r->ra) {
-        handoff_stop(&r->ra->ring);
-        pthread_join(r->ra->thread, NULL);
-        handoff_destroy(&r->ra->ring);
-        read_ahead_free(r->ra);
-        r->ra = NULL;
-    }
-    if (r->inf) {
-        handoff_stop(&r->inf->ring);
-        pthread_join(r->inf->thread, NULL);
-        handoff_destroy(&r->inf->ring);
-        inflater_free(r->inf);
-        r->inf = NULL;
-    }
+    handoff_stop(&ra->ring);
+    pthread_join(ra->thread, NULL);
+    handoff_destroy(&ra->ring);
+    read_ahead_free(ra);
 }
 
 int arpa_next(arpa_reader *r, arpa_entry *e, kvg_error *err)
@@ -948,7 +848,8 @@ void arpa_close(arpa_reader *r)
 {
     if (!r)
         return;
-    threads_stop(r);
+    if (r->ra)
+        read_ahead_stop(r->ra);
     if (r->gz)
         gzclose(r->gz);
     free(r->buf);
