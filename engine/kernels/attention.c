@@ -66,7 +66,9 @@ void kvg_log_softmax(float *out, const float *x, size_t n)
     double sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += exp((double)x[i] - max);
-    float lse = (float)((double)max + log(sum));
+    /* (x - max) first: subtracting a large log-sum-exp in one step would lose
+     * the small differences to rounding at the magnitude of max. */
+    double log_sum = log(sum);
     for (size_t i = 0; i < n; i++)
-        out[i] = x[i] - lse;
+        out[i] = (float)((double)(x[i] - max) - log_sum);
 }
