@@ -16,3 +16,6 @@ foreach(logits ${KVG_GOLDEN_LOGITS})
   set_tests_properties(test_golden_${golden_name} PROPERTIES ENVIRONMENT
     "KVG_SHARED_DIR=${KVG_SHARED_DIR};KVG_BIN=$<TARGET_FILE:kvgram>;KVG_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endforeach()
+kvg_add_sh_test(test_generate tests/transformer/test_generate.sh)
+kvg_add_c_test(test_sampler ${CMAKE_CURRENT_LIST_DIR}/test_sampler.c)
+target_include_directories(test_sampler PRIVATE ${PROJECT_SOURCE_DIR}/engine)
