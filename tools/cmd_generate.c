@@ -116,7 +116,7 @@ static int show(const kvg_tokenizer *tok, const uint32_t *ids, size_t n, size_t 
 static int generate(const gen_options *o, const kvg_transformer *m, const kvg_tokenizer *tok, kvg_error *err)
 {
     const uint32_t V = m->c.vocab_size, n_ctx = m->c.context_length;
-    uint32_t *prompt = NULL, *ids = NULL, *pos = NULL, *slot = NULL;
+    uint32_t *prompt = NULL, *ids = NULL, *pos = NULL, *row0 = NULL;
     size_t n_prompt = 0;
     float *logits = NULL;
     kvg_prob_id *scratch = NULL;
@@ -138,10 +138,10 @@ static int generate(const gen_options *o, const kvg_transformer *m, const kvg_to
     size_t total = n + (size_t)o->max_tokens < n_ctx ? n + (size_t)o->max_tokens : n_ctx;
     ids = malloc(total * sizeof *ids);
     pos = malloc(total * sizeof *pos);
-    slot = calloc(total, sizeof *slot);
+    row0 = calloc(total, sizeof *row0);
     logits = malloc((size_t)V * sizeof *logits);
     scratch = malloc((size_t)V * sizeof *scratch);
-    if (!ids || !pos || !slot || !logits || !scratch) {
+    if (!ids || !pos || !row0 || !logits || !scratch) {
         kvg_errorf(err, NULL, "out of memory");
         goto done;
     }
@@ -151,7 +151,7 @@ static int generate(const gen_options *o, const kvg_transformer *m, const kvg_to
         ids[add_bos + i] = prompt[i];
     for (size_t i = 0; i < total; i++)
         pos[i] = (uint32_t)i;
-    if (kvg_tf_state_new(m, 1, (uint32_t)total, (uint32_t)n, &st, err))
+    if (kvg_tf_state_new(m, (uint32_t)total, (uint32_t)n, &st, err))
         goto done;
     size_t printed = 0;
     if (show(tok, ids, n, &printed, err))
@@ -163,7 +163,7 @@ static int generate(const gen_options *o, const kvg_transformer *m, const kvg_to
         goto done;
     }
     want[n - 1] = 1;
-    kvg_tf_batch b = {n, ids, slot, pos, want};
+    kvg_tf_batch b = {n, ids, row0, pos, want};
     int bad = kvg_transformer_forward(m, st, &b, logits, err);
     free(want);
     if (bad)
@@ -176,7 +176,7 @@ static int generate(const gen_options *o, const kvg_transformer *m, const kvg_to
         ids[n] = next;
         if (show(tok, ids, n + 1, &printed, err))
             goto done;
-        kvg_tf_batch one = {1, &ids[n], slot, &pos[n], NULL};
+        kvg_tf_batch one = {1, &ids[n], row0, &pos[n], NULL};
         n++;
         if (n < total && kvg_transformer_forward(m, st, &one, logits, err))
             goto done;
@@ -188,7 +188,7 @@ done:
     free(prompt);
     free(ids);
     free(pos);
-    free(slot);
+    free(row0);
     free(logits);
     free(scratch);
     return rc;

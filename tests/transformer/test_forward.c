@@ -5,7 +5,8 @@
  *    read straight from tok512.bin);
  *  - a whole sequence in one batch gives the same logits as feeding it one
  *    token at a time through the KV cache;
- *  - two sequences in two slots of one batch give the same logits as alone;
+ *  - two sequences in one batch, each in its own cache rows, give the same
+ *    logits as alone;
  *  - the logits do not depend on the thread count (same bits);
  *  - f16 and bf16 weights stay within a stated bound of f32, same argmax. */
 #include <omp.h>
@@ -37,7 +38,7 @@ static int load(const char *bin, kvg_dtype type, model *out)
     return 0;
 }
 
-/* logits [n, V] of one sequence in slot 0, in one batch. */
+/* logits [n, V] of one sequence (cache rows from 0), in one batch. */
 static float *run_batch(const model *md, const uint32_t *ids, uint32_t n)
 {
     kvg_tf_state *s;
@@ -47,7 +48,7 @@ static float *run_batch(const model *md, const uint32_t *ids, uint32_t n)
     for (uint32_t i = 0; i < n; i++)
         pos[i] = i;
     kvg_tf_batch b = {n, ids, slot, pos, NULL};
-    if (kvg_tf_state_new(md->m, 1, n, n, &s, &err) || kvg_transformer_forward(md->m, s, &b, lg, &err)) {
+    if (kvg_tf_state_new(md->m, n, n, &s, &err) || kvg_transformer_forward(md->m, s, &b, lg, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         exit(1);
     }
@@ -95,7 +96,7 @@ static void test_greedy_lily(const model *md, const char *tok_path)
         return;
     kvg_tf_state *s;
     kvg_error err;
-    CHECK_INT(0, kvg_tf_state_new(md->m, 1, 64, 1, &s, &err));
+    CHECK_INT(0, kvg_tf_state_new(md->m, 64, 1, &s, &err));
     float *lg = malloc(V * sizeof *lg);
     char text[1024] = "";
     uint32_t tok = 1, slot = 0; /* BOS */
@@ -123,7 +124,7 @@ static void test_batch_equals_incremental(const model *md)
     float *full = run_batch(md, seq_a, NA);
     kvg_tf_state *s;
     kvg_error err;
-    CHECK_INT(0, kvg_tf_state_new(md->m, 1, NA, 4, &s, &err));
+    CHECK_INT(0, kvg_tf_state_new(md->m, NA, 4, &s, &err));
     float *lg = malloc(V * sizeof *lg);
     double worst = 0;
     for (uint32_t pos = 0; pos < NA; pos++) {
@@ -143,7 +144,8 @@ static void test_slots_are_independent(const model *md)
 {
     const uint32_t V = md->m->c.vocab_size;
     float *a = run_batch(md, seq_a, NA), *b = run_batch(md, seq_b, NB);
-    /* Both sequences interleaved in one batch, b in slot 2 of 3; logits only at odd tokens. */
+    /* Both sequences interleaved in one batch, a from cache row 0, b from row 2 * NA; logits only at
+     * odd tokens. */
     uint32_t ids[NA + NB], slot[NA + NB], pos[NA + NB], from[NA + NB];
     uint8_t want[NA + NB];
     uint32_t n = 0, ia = 0, ib = 0;
@@ -153,13 +155,13 @@ static void test_slots_are_independent(const model *md)
             want[n] = n % 2, n++;
         }
         if (ib < NB) {
-            ids[n] = seq_b[ib], slot[n] = 2, pos[n] = ib, from[n] = NA + ib, ib++;
+            ids[n] = seq_b[ib], slot[n] = 2 * NA, pos[n] = ib, from[n] = NA + ib, ib++;
             want[n] = n % 2, n++;
         }
     }
     kvg_tf_state *s;
     kvg_error err;
-    CHECK_INT(0, kvg_tf_state_new(md->m, 3, NA, NA + NB, &s, &err));
+    CHECK_INT(0, kvg_tf_state_new(md->m, 3 * NA, NA + NB, &s, &err));
     float *lg = malloc((size_t)(NA + NB) * V * sizeof *lg);
     kvg_tf_batch bt = {n, ids, slot, pos, want};
     CHECK_INT(0, kvg_transformer_forward(md->m, s, &bt, lg, &err));
@@ -175,15 +177,15 @@ static void test_slots_are_independent(const model *md)
     }
     CHECK_INT(n / 2, row);
     CHECK_NEAR(0, worst, 0);
-    /* Refused: token outside the vocabulary, position beyond the slot, missing slot. */
-    uint32_t bad_tok = V, p0 = 0, s0 = 0, far = NA, s9 = 9;
+    /* Refused: token outside the vocabulary, position beyond the context, rows beyond the cache. */
+    uint32_t bad_tok = V, p0 = 0, s0 = 0, far = md->m->c.context_length, s9 = 3 * NA;
     kvg_tf_batch b1 = {1, &bad_tok, &s0, &p0, NULL}, b2 = {1, seq_a, &s0, &far, NULL}, b3 = {1, seq_a, &s9, &p0, NULL};
     CHECK_INT(-1, kvg_transformer_forward(md->m, s, &b1, lg, &err));
     CHECK_STR_CONTAINS(err.msg, "outside the vocabulary");
     CHECK_INT(-1, kvg_transformer_forward(md->m, s, &b2, lg, &err));
     CHECK_STR_CONTAINS(err.msg, "beyond the context");
     CHECK_INT(-1, kvg_transformer_forward(md->m, s, &b3, lg, &err));
-    CHECK_STR_CONTAINS(err.msg, "slot 9");
+    CHECK_STR_CONTAINS(err.msg, "beyond the state's");
     free(lg);
     free(a);
     free(b);

@@ -116,7 +116,7 @@ static void compare(const golden *g, const char *kvg_path, double rel, int f16)
             pos[i] = i;
         kvg_tf_state *st;
         kvg_tf_batch b = {q->n, q->ids, slot, pos, NULL};
-        if (kvg_tf_state_new(m, 1, q->n, q->n, &st, &err) || kvg_transformer_forward(m, st, &b, lg, &err)) {
+        if (kvg_tf_state_new(m, q->n, q->n, &st, &err) || kvg_transformer_forward(m, st, &b, lg, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             CHECK(0);
             return;
