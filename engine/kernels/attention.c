@@ -15,7 +15,8 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
     const float scale = (float)(1.0 / sqrt((double)hd));
     long n_units = (long)(n_tok * s->n_heads);
     int failed = 0;
-#pragma omp parallel reduction(| : failed)
+    double work = (double)n_tok * s->n_heads * hd * s->max_pos; /* an upper bound: causal rows are shorter */
+#pragma omp parallel reduction(| : failed) if (work >= KVG_PARALLEL_MIN_WORK)
     {
         float *att = malloc((size_t)s->max_pos * sizeof *att); /* scores, then weights: [pos+1] */
         failed = !att;

@@ -6,9 +6,12 @@
  * path (issue 5) replaces them op by op and is tested against them.
  *
  * Parallelism: kvg_matmul and kvg_attention open their own OpenMP parallel
- * region (omp_get_max_threads() threads; call them from serial code). Every
- * output element is computed by one thread in a fixed order, so results are
- * bit-identical for any thread count. */
+ * region (omp_get_max_threads() threads; call them from serial code) when the
+ * work is large enough to pay for waking the team (KVG_PARALLEL_MIN_WORK
+ * multiply-adds), else run on the calling thread. Every output element is
+ * computed by one thread in a fixed order, so results are bit-identical for
+ * any thread count. */
+#define KVG_PARALLEL_MIN_WORK (1u << 16)
 #ifndef KVG_KERNELS_H
 #define KVG_KERNELS_H
 

@@ -8,13 +8,17 @@
  *  - two sequences in one batch, each in its own cache rows, give the same
  *    logits as alone;
  *  - the logits do not depend on the thread count (same bits);
- *  - f16 and bf16 weights stay within a stated bound of f32, same argmax. */
+ *  - f16 and bf16 weights stay within a stated bound of f32, same argmax;
+ *  - tf_score: each token of a text many windows long is scored exactly once,
+ *    with the context the sliding-window rule gives it, and texts packed
+ *    into one batch score as they do alone. */
 #include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "kvg_test.h"
 #include "llama2c_convert.h"
+#include "tf_score.h"
 #include "transformer.h"
 
 static char tmpdir[] = "/tmp/kvg-forward-XXXXXX";
@@ -228,6 +232,67 @@ static void test_half_types(const model *f32, const model *half, double bound)
     free(b);
 }
 
+/* ln p(ids[t] | ids[begin..t)) by a plain forward pass over that context. */
+static double direct_logprob(const model *md, const uint32_t *ids, size_t begin, size_t t)
+{
+    const uint32_t V = md->m->c.vocab_size;
+    float *lg = run_batch(md, ids + begin, (uint32_t)(t - begin));
+    float *last = lg + (size_t)(t - begin - 1) * V;
+    kvg_log_softmax(last, last, V);
+    double lp = last[ids[t]];
+    free(lg);
+    return lp;
+}
+
+static void test_sliding_window(const model *md)
+{
+    enum { N = 150, W = 40, S = 15 };
+    uint32_t doc[N];
+    for (int i = 0; i < N; i++) /* the greedy story, then ids cycling through the vocabulary */
+        doc[i] = i < NA ? seq_a[i] : (uint32_t)(i * 37 % 500 + 5);
+    const uint32_t shortseq[3] = {1, 403, 407};
+    const uint32_t *ids[3] = {shortseq, doc, seq_b};
+    size_t n[3] = {3, N, NB};
+    float lp_short[2], lp_doc[N], lp_b[NB];
+    for (int i = 0; i < N; i++)
+        lp_doc[i] = NAN;
+    float *lp[3] = {lp_short, lp_doc, lp_b};
+    kvg_tf_scorer *sc;
+    kvg_error err;
+    /* Batches of 64 tokens: windows of different texts share batches, and
+     * the document's windows spill over several. */
+    CHECK_INT(0, kvg_tf_scorer_new(md->m, W, S, 64, &sc, &err));
+    CHECK_INT(0, kvg_tf_score(sc, 3, ids, n, lp, &err));
+    /* Expected, from the rule as stated: windows begin at 0, S, 2S, ...; token t
+     * is scored by the first window [b, b + W) with b < t < b + W. */
+    double worst = 0;
+    int unscored = 0;
+    for (size_t t = 1; t < N; t++) {
+        size_t b = 0;
+        while (!(b < t && t < b + W))
+            b += S;
+        if (isnan(lp_doc[t - 1]))
+            unscored++;
+        else
+            worst = fmax(worst, fabs(lp_doc[t - 1] - direct_logprob(md, doc, b, t)));
+    }
+    CHECK_INT(0, unscored);
+    CHECK_NEAR(0, worst, 1e-5);
+    /* The short texts, scored alongside, as alone with full context. */
+    for (size_t t = 1; t < NB; t++)
+        worst = fmax(worst, fabs(lp_b[t - 1] - direct_logprob(md, seq_b, 0, t)));
+    CHECK_NEAR(direct_logprob(md, shortseq, 0, 2), lp_short[1], 1e-5);
+    CHECK_NEAR(0, worst, 1e-5);
+    kvg_tf_scorer_free(sc);
+    /* Bad settings are refused. */
+    CHECK_INT(-1, kvg_tf_scorer_new(md->m, W, W, 64, &sc, &err));
+    CHECK_STR_CONTAINS(err.msg, "stride");
+    CHECK_INT(-1, kvg_tf_scorer_new(md->m, md->m->c.context_length + 1, 0, 0, &sc, &err));
+    CHECK_STR_CONTAINS(err.msg, "window");
+    CHECK_INT(-1, kvg_tf_scorer_new(md->m, W, S, W - 1, &sc, &err));
+    CHECK_STR_CONTAINS(err.msg, "smaller than the window");
+}
+
 int main(void)
 {
     const char *shared = getenv("KVG_SHARED_DIR");
@@ -245,6 +310,7 @@ int main(void)
     test_batch_equals_incremental(&f32);
     test_slots_are_independent(&f32);
     test_threads_do_not_change_bits(&f32);
+    test_sliding_window(&f32);
     test_half_types(&f32, &f16, 2e-3);
     test_half_types(&f32, &bf16, 2e-2);
     model *all[3] = {&f32, &f16, &bf16};
