@@ -15,6 +15,8 @@
 #include "ngram_estimate_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -166,14 +168,23 @@ static int spill(kvg_ngram_counter *c, kvg_error *err)
     if (!path)
         return kvg_errorf(err, NULL, "out of memory");
     snprintf(path, len, "%s/kvgram-count-XXXXXX", c->temp_dir);
+    /* The file has a name only between mkstemp and unlink: hold off the
+     * signals that end a run (a CLI handler re-raises them) until it has none. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     int fd = mkstemp(path);
-    if (fd < 0) {
-        kvg_errorf(err, c->temp_dir, "cannot create a temporary file for sorted counts: %s", strerror(errno));
-        free(path);
-        return -1;
-    }
-    unlink(path); /* nameless from now on: nothing to clean up after a crash or a signal */
+    int mkstemp_errno = errno;
+    if (fd >= 0)
+        unlink(path); /* nameless from now on: nothing to clean up after a crash or a signal */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     free(path);
+    if (fd < 0)
+        return kvg_errorf(err, c->temp_dir, "cannot create a temporary file for sorted counts: %s",
+                          strerror(mkstemp_errno));
     FILE *f = fdopen(fd, "w+b");
     if (!f) {
         close(fd);

@@ -17,32 +17,60 @@
  * context c (so each context's distribution sums to 1), backoffs 1; <unk>
  * gets -100, KenLM's value for a word never seen.
  *
- * The context of a k-gram (reversed: its ids 1..k) is looked up in the
- * (k-1)-grams by binary search; its suffix is known from stage 2. */
+ * The suffix of a k-gram is known from stage 2; its context is found
+ * through the context of that suffix (see find_context). */
 #include "ngram_estimate_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Index of ids (k ids) at level lv, or UINT64_MAX. */
-static uint64_t level_find(const est_level *lv, uint32_t k, const uint32_t *ids)
+/* The index at level k-1 of the context of entry i of level k (k >= 2).
+ * The context "r[1..k)" (reversed) ends with the same words as the context
+ * of the entry's suffix "r[0..k-1)" one level down; so it is the child, at
+ * level k-1, of that context (prev_ctx[suffix]) whose oldest word is r[k-1].
+ * Children of one (k-2)-gram are contiguous and sorted by that word:
+ * first_child[j] .. first_child[j+1] at level k-1 hold those of entry j of
+ * level k-2. For k = 2 the context is the unigram r[1], whose index is its
+ * id (every word is a unigram, in id order). UINT64_MAX if absent. */
+static uint64_t find_context(const est_adjusted *a, uint32_t k, uint64_t i, const uint32_t *prev_ctx,
+                             const uint64_t *first_child)
 {
-    uint64_t lo = 0, hi = lv->n;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        const uint32_t *m = lv->ids + mid * k;
-        int c = 0;
-        for (uint32_t j = 0; j < k && !c; j++)
-            c = m[j] < ids[j] ? -1 : m[j] > ids[j] ? 1 : 0;
-        if (c == 0)
+    const est_level *lv = &a->levels[k];
+    const uint32_t *ids = lv->ids + i * k;
+    if (k == 2)
+        return ids[1] < a->levels[1].n ? ids[1] : UINT64_MAX;
+    const est_level *lo = &a->levels[k - 1];
+    uint64_t parent = prev_ctx[lv->suffix[i]];
+    uint64_t b = first_child[parent], e = first_child[parent + 1];
+    uint32_t want = ids[k - 1];
+    while (b < e) {
+        uint64_t mid = b + (e - b) / 2;
+        uint32_t got = lo->ids[mid * (k - 1) + (k - 2)];
+        if (got == want)
             return mid;
-        if (c < 0)
-            lo = mid + 1;
+        if (got < want)
+            b = mid + 1;
         else
-            hi = mid;
+            e = mid;
     }
     return UINT64_MAX;
+}
+
+/* first_child (see find_context) for the entries of level k-2, from the
+ * suffix links of level k-1: n_{k-2} + 1 offsets. */
+static uint64_t *child_offsets(const est_adjusted *a, uint32_t k)
+{
+    const est_level *lv = &a->levels[k - 1];
+    uint64_t n_par = a->levels[k - 2].n;
+    uint64_t *off = calloc((size_t)n_par + 1, sizeof *off);
+    if (!off)
+        return NULL;
+    for (uint64_t i = 0; i < lv->n; i++)
+        off[lv->suffix[i] + 1]++;
+    for (uint64_t j = 0; j < n_par; j++)
+        off[j + 1] += off[j];
+    return off;
 }
 
 static float to_log10(double p)
@@ -60,7 +88,8 @@ typedef struct ctx_sums {
     uint32_t *ctx;    /* by level-k entry: its context's index at level k-1 */
 } ctx_sums;
 
-static int context_sums(const est_adjusted *a, uint32_t k, const kvg_ngram_estimate_options *opt, ctx_sums *s)
+static int context_sums(const est_adjusted *a, uint32_t k, const kvg_ngram_estimate_options *opt,
+                        const uint32_t *prev_ctx, ctx_sums *s)
 {
     const est_level *lv = &a->levels[k], *lo = &a->levels[k - 1];
     s->total = calloc((size_t)(lo->n ? lo->n : 1), sizeof *s->total);
@@ -70,11 +99,21 @@ static int context_sums(const est_adjusted *a, uint32_t k, const kvg_ngram_estim
         return -1;
     const float *d = a->discount[k];
     int mle = opt->smoothing == KVG_SMOOTH_MLE;
+    uint64_t *first_child = k > 2 ? child_offsets(a, k) : NULL;
+    if (k > 2 && !first_child)
+        return -1;
+    int missing = 0;
+#pragma omp parallel for schedule(static) reduction(| : missing)
     for (uint64_t i = 0; i < lv->n; i++) {
-        uint64_t c = level_find(lo, k - 1, lv->ids + i * k + 1);
-        if (c == UINT64_MAX)
-            return -2; /* cannot happen: every context is a (k-1)-gram */
+        uint64_t c = find_context(a, k, i, prev_ctx, first_child);
+        missing |= c == UINT64_MAX;
         s->ctx[i] = (uint32_t)c;
+    }
+    free(first_child);
+    if (missing)
+        return -2; /* cannot happen: every context is a (k-1)-gram */
+    for (uint64_t i = 0; i < lv->n; i++) {
+        uint64_t c = s->ctx[i];
         uint64_t adj = lv->adj[i];
         if (mle) {
             s->total[c] += lv->raw[i];
@@ -181,7 +220,7 @@ int est_probabilities(const est_adjusted *a, const kvg_ngram_estimate_options *o
 
     for (uint32_t k = 1; k <= order; k++) {
         /* the contexts one level up give this level's backoffs */
-        if (k < order && context_sums(a, k + 1, opt, &up))
+        if (k < order && context_sums(a, k + 1, opt, cur.ctx, &up))
             goto oom;
         if (emit_level(a, k, p_lo, k < order ? &up : NULL, opt, &m->levels[k]))
             goto oom;
@@ -193,15 +232,15 @@ int est_probabilities(const est_adjusted *a, const kvg_ngram_estimate_options *o
         p = malloc((size_t)(lv->n ? lv->n : 1) * sizeof *p);
         if (!p)
             goto oom;
+#pragma omp parallel for schedule(static)
         for (uint64_t i = 0; i < lv->n; i++) {
             uint32_t c = up.ctx[i];
             double tot = (double)up.total[c];
-            if (mle) {
-                p[i] = (double)lv->raw[i] / tot;
-                continue;
-            }
             uint64_t adj = lv->adj[i];
-            p[i] = ((double)adj - (double)d[adj < 3 ? adj : 3]) / tot + up.gamma[c] * p_lo[lv->suffix[i]];
+            if (mle)
+                p[i] = (double)lv->raw[i] / tot;
+            else
+                p[i] = ((double)adj - (double)d[adj < 3 ? adj : 3]) / tot + up.gamma[c] * p_lo[lv->suffix[i]];
         }
         free(p_lo);
         p_lo = p;
