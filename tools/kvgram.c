@@ -12,6 +12,7 @@ const kvg_command kvg_commands[] = {
     {"convert", "convert a model (ARPA n-gram) into a .kvg file", cmd_convert},
     {"info", "show a .kvg file's header, metadata and tensor table", cmd_info},
     {"score", "score text, one sentence per line: log-probs and perplexity", cmd_score},
+    {"tokenize", "text to token ids (and back) with a model's tokenizer", cmd_tokenize},
     {"verify", "check every checksum and all padding of a .kvg file", cmd_verify},
     {NULL, NULL, NULL},
 };
