@@ -8,6 +8,8 @@
 #include "arpa_convert.h"
 #include "cli.h"
 #include "commands.h"
+#include "hf_convert.h"
+#include "kvg_dtype.h"
 
 static const char *const convert_help =
     "usage: kvgram convert INPUT -o OUTPUT.kvg [options]\n"
@@ -17,10 +19,16 @@ static const char *const convert_help =
     "\n"
     "Inputs:\n"
     "  MODEL.arpa, MODEL.arpa.gz   an ARPA back-off n-gram model (KenLM, SRILM, ...)\n"
+    "  HF_DIR                      a Hugging Face checkpoint folder: config.json,\n"
+    "                              model.safetensors (or model.safetensors.index.json\n"
+    "                              and its shards), tokenizer.json (or vocab.json +\n"
+    "                              merges.txt); GPT-2, Llama/Mistral/Qwen2, GPT-NeoX\n"
     "\n"
     "  -o, --output FILE   the .kvg file to write (required)\n"
     "  --quantize 8        n-grams: store probabilities and backoffs as 8-bit codes\n"
     "                      (per-order codebooks; unigrams stay exact). Default: exact f32\n"
+    "  --type T            checkpoints: store matrices as f32, f16 or bf16 (norms and\n"
+    "                      biases stay f32). Default: the checkpoint's own dtype\n"
     "  --quiet             no progress on stderr (shown by default when it is a terminal)\n"
     "  -h, --help          this help\n";
 
@@ -28,6 +36,7 @@ int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     arpa_convert_options arpa = {0, isatty(2)};
+    hf_convert_options hf = {-1, isatty(2)};
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(convert_help, stdout);
@@ -40,8 +49,15 @@ int cmd_convert(int argc, char **argv)
             if (++i == argc || strcmp(argv[i], "8") != 0)
                 return cli_usage_error("convert", "--quantize takes 8 (bits)");
             arpa.quantize = 8;
+        } else if (strcmp(argv[i], "--type") == 0) {
+            kvg_dtype dt;
+            if (++i == argc || kvg_dtype_from_name(argv[i], &dt) != 0 ||
+                (dt != KVG_DTYPE_F32 && dt != KVG_DTYPE_F16 && dt != KVG_DTYPE_BF16))
+                return cli_usage_error("convert", "--type takes f32, f16 or bf16");
+            hf.weight_type = (int)dt;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             arpa.progress = 0;
+            hf.progress = 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("convert", "unknown option %s", argv[i]);
         } else if (in) {
@@ -55,11 +71,18 @@ int cmd_convert(int argc, char **argv)
     if (!out)
         return cli_usage_error("convert", "missing -o OUTPUT.kvg");
     struct stat st;
-    if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "kvgram: %s: is a directory; converting Hugging Face checkpoints is not supported yet\n", in);
-        return 1;
-    }
     kvg_error err;
+    if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (arpa.quantize)
+            return cli_usage_error("convert", "--quantize is for n-gram models");
+        if (hf_convert(in, out, &hf, &err)) {
+            cli_print_error(&err);
+            return 1;
+        }
+        return 0;
+    }
+    if (hf.weight_type >= 0)
+        return cli_usage_error("convert", "--type is for Hugging Face checkpoint folders");
     if (arpa_convert(in, out, &arpa, &err)) {
         cli_print_error(&err);
         return 1;
