@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hf_config.h"
 #include "hf_tensor_map.h"
@@ -189,6 +190,10 @@ int hf_convert(const char *dir, const char *out_path, const hf_convert_options *
     char *config_path = join_path(dir, "config.json");
     if (!config_path)
         return kvg_errorf(err, dir, "out of memory");
+    if (access(config_path, F_OK) != 0) {
+        kvg_errorf(err, dir, "is a directory without config.json: not a Hugging Face checkpoint");
+        goto done;
+    }
     if (hf_config_load(config_path, &cfg, err) || st_open(dir, &ck, err) ||
         hf_plan_build(&cfg, ck, dir, &plan, err) || load_tokenizer(dir, &cfg, &tok, err))
         goto done;

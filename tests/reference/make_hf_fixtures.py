@@ -433,7 +433,7 @@ def bad_cases(rng, out):
     ck("missing_shard", LLAMA, src, "missing shard", shards=2)
     os.remove(os.path.join(d, "missing_shard", "model-00002-of-00002.safetensors"))
     # No config.json; config.json not JSON; no weights.
-    ck("no_config", LLAMA, src, "config.json: cannot read")
+    ck("no_config", LLAMA, src, "is a directory without config.json")
     os.remove(os.path.join(d, "no_config", "config.json"))
     ck("config_not_json", LLAMA, src, "config.json: JSON does not parse at line 1")
     with open(os.path.join(d, "config_not_json", "config.json"), "w") as f:
