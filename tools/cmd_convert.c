@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "hf_convert.h"
 #include "kvg_dtype.h"
+#include "llama2c_convert.h"
 
 static const char *const convert_help =
     "usage: kvgram convert INPUT -o OUTPUT.kvg [options]\n"
@@ -23,12 +24,15 @@ static const char *const convert_help =
     "                              model.safetensors (or model.safetensors.index.json\n"
     "                              and its shards), tokenizer.json (or vocab.json +\n"
     "                              merges.txt); GPT-2, Llama/Mistral/Qwen2, GPT-NeoX\n"
+    "  MODEL.bin                   a llama2.c checkpoint (legacy, or export version 1 / 2)\n"
     "\n"
     "  -o, --output FILE   the .kvg file to write (required)\n"
     "  --quantize 8        n-grams: store probabilities and backoffs as 8-bit codes\n"
     "                      (per-order codebooks; unigrams stay exact). Default: exact f32\n"
-    "  --type T            checkpoints: store matrices as f32, f16 or bf16 (norms and\n"
-    "                      biases stay f32). Default: the checkpoint's own dtype\n"
+    "  --tokenizer TOK.bin llama2.c: its tokenizer file, stored in the .kvg\n"
+    "  --type T            transformers: matrices in f32, f16 or bf16 (norms and biases\n"
+    "                      stay f32). Default: f32 for llama2.c, the checkpoint's own\n"
+    "                      dtype for Hugging Face folders\n"
     "  --quiet             no progress on stderr (shown by default when it is a terminal)\n"
     "  -h, --help          this help\n";
 
@@ -37,6 +41,7 @@ int cmd_convert(int argc, char **argv)
     const char *in = NULL, *out = NULL;
     arpa_convert_options arpa = {0, isatty(2)};
     hf_convert_options hf = {-1, isatty(2)};
+    llama2c_options l2c = {NULL, KVG_DTYPE_F32, isatty(2)};
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(convert_help, stdout);
@@ -49,15 +54,21 @@ int cmd_convert(int argc, char **argv)
             if (++i == argc || strcmp(argv[i], "8") != 0)
                 return cli_usage_error("convert", "--quantize takes 8 (bits)");
             arpa.quantize = 8;
+        } else if (strcmp(argv[i], "--tokenizer") == 0) {
+            if (++i == argc)
+                return cli_usage_error("convert", "--tokenizer needs a file name");
+            l2c.tokenizer = argv[i];
         } else if (strcmp(argv[i], "--type") == 0) {
             kvg_dtype dt;
             if (++i == argc || kvg_dtype_from_name(argv[i], &dt) != 0 ||
                 (dt != KVG_DTYPE_F32 && dt != KVG_DTYPE_F16 && dt != KVG_DTYPE_BF16))
                 return cli_usage_error("convert", "--type takes f32, f16 or bf16");
             hf.weight_type = (int)dt;
+            l2c.type = dt;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             arpa.progress = 0;
             hf.progress = 0;
+            l2c.progress = 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("convert", "unknown option %s", argv[i]);
         } else if (in) {
@@ -73,17 +84,19 @@ int cmd_convert(int argc, char **argv)
     struct stat st;
     kvg_error err;
     if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (arpa.quantize)
-            return cli_usage_error("convert", "--quantize is for n-gram models");
+        if (arpa.quantize || l2c.tokenizer)
+            return cli_usage_error("convert", "%s is not for Hugging Face checkpoint folders",
+                                   arpa.quantize ? "--quantize" : "--tokenizer");
         if (hf_convert(in, out, &hf, &err)) {
             cli_print_error(&err);
             return 1;
         }
         return 0;
     }
-    if (hf.weight_type >= 0)
-        return cli_usage_error("convert", "--type is for Hugging Face checkpoint folders");
-    if (arpa_convert(in, out, &arpa, &err)) {
+    int is_llama2c = l2c.tokenizer || llama2c_is_checkpoint(in);
+    if (!is_llama2c && hf.weight_type >= 0)
+        return cli_usage_error("convert", "--type is for transformer checkpoints, not n-gram models");
+    if (is_llama2c ? llama2c_convert(in, out, &l2c, &err) : arpa_convert(in, out, &arpa, &err)) {
         cli_print_error(&err);
         return 1;
     }

@@ -34,7 +34,7 @@ good="$tmp/fx/good/llama-f32-tied"
 [ $? -eq 2 ] && grep -q -- "--quantize is for n-gram models" "$tmp/err" && pass || fail "--quantize on HF: $(cat "$tmp/err")"
 printf '\\data\\\n' >"$tmp/x.arpa"
 "$KVG_BIN" convert "$tmp/x.arpa" -o "$tmp/out/model.kvg" --type f16 2>"$tmp/err"
-[ $? -eq 2 ] && grep -q -- "--type is for Hugging Face" "$tmp/err" && pass || fail "--type on ARPA: $(cat "$tmp/err")"
+[ $? -eq 2 ] && grep -q -- "--type is for transformer checkpoints" "$tmp/err" && pass || fail "--type on ARPA: $(cat "$tmp/err")"
 [ -z "$(ls -A "$tmp/out")" ] && pass || fail "usage errors left files: $(ls -A "$tmp/out")"
 
 # An existing output is left untouched when the conversion fails.

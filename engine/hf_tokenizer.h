@@ -5,8 +5,10 @@
  *    ["a", "b"] pairs; unk_token, fuse_unk, ignore_merges), added_tokens
  *    (single_word, lstrip, rstrip), pre_tokenizer ByteLevel or a Sequence of
  *    Split (Regex or String pattern, behavior "Isolated"), Digits and a final
- *    ByteLevel, decoder ByteLevel or null. post_processor, padding and
- *    truncation are ignored (bpe_encode adds no special tokens).
+ *    ByteLevel, decoder ByteLevel or null; post_processor ByteLevel,
+ *    TemplateProcessing, RobertaProcessing, BertProcessing or a Sequence of
+ *    them, read for BOS/EOS only (bpe_encode adds no special tokens);
+ *    padding and truncation are ignored.
  *  - GPT-2's vocab.json + merges.txt: ByteLevel without prefix space, GPT-2's
  *    regex, no added tokens ("<|endoftext|>" in text is plain text, as in
  *    gpt-3-encoder and HF's BPE.fromFile).
@@ -29,10 +31,19 @@ typedef struct hf_tokenizer {
     bpe_config cfg; /* what the files say, as bpe_create takes it (owned; what a .kvg writer stores) */
     uint32_t n_model_vocab; /* entries of model.vocab / vocab.json */
     bpe *bpe;       /* built from cfg */
+    /* what tokenizer.json's post_processor says (special_known 0: no post_processor) */
+    int special_known;
+    uint32_t bos, eos; /* BPE_NONE when it names none */
+    int adds_bos;
 } hf_tokenizer;
 
 int hf_tokenizer_load_json(const char *path, hf_tokenizer **out, kvg_error *err);
 int hf_tokenizer_load_gpt2(const char *vocab_json, const char *merges_txt, hf_tokenizer **out, kvg_error *err);
 void hf_tokenizer_free(hf_tokenizer *t);
+
+/* Reads and parses a (possibly gzipped) JSON file: the root, or NULL with
+ * err set ("PATH: invalid JSON at line L column C: ..."). */
+struct json_t;
+struct json_t *hf_json_load(const char *path, kvg_error *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* hf_tokenizer.c — tokenizer.json and vocab.json + merges.txt -> bpe (see hf_tokenizer.h). */
 #include "hf_tokenizer.h"
+#include "tokenizer_impl.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -237,7 +238,7 @@ static int add_regex_step(builder *b, const char *pattern, size_t len, int liter
     }
     *o = 0;
     b->patterns[b->n_steps] = p;
-    b->steps[b->n_steps++] = (bpe_step){BPE_STEP_REGEX, p};
+    b->steps[b->n_steps++] = (bpe_step){BPE_STEP_REGEX, p, NULL};
     return 0;
 }
 
@@ -246,7 +247,7 @@ static int add_prefix_step(builder *b, kvg_error *err)
     if (b->n_steps == sizeof b->steps / sizeof b->steps[0])
         return kvg_errorf(err, b->path, "pre_tokenizer: too many steps");
     b->patterns[b->n_steps] = NULL;
-    b->steps[b->n_steps++] = (bpe_step){BPE_STEP_PREFIX_SPACE, NULL};
+    b->steps[b->n_steps++] = (bpe_step){BPE_STEP_PREFIX_SPACE, NULL, NULL};
     return 0;
 }
 
@@ -278,6 +279,7 @@ static int finish(builder *b, uint32_t n_model_vocab, uint32_t unk_id, int fuse_
         .ignore_merges = ignore_merges,
     };
     t->n_model_vocab = n_model_vocab;
+    t->bos = t->eos = BPE_NONE;
     const char *where = b->path;
     memset(b, 0, sizeof *b); /* the arrays now belong to t */
     if (bpe_create(&t->cfg, where, &t->bpe, err)) {
@@ -293,19 +295,7 @@ void hf_tokenizer_free(hf_tokenizer *t)
     if (!t)
         return;
     bpe_free(t->bpe);
-    bpe_config *c = &t->cfg;
-    for (uint32_t i = 0; c->tokens && i < c->n_tokens; i++)
-        free((char *)c->tokens[i]);
-    free((void *)c->tokens);
-    free((void *)c->token_lens);
-    free((void *)c->token_flags);
-    free((void *)c->merges);
-    for (size_t i = 0; i < c->n_added; i++)
-        free((char *)c->added[i].content);
-    free((void *)c->added);
-    for (size_t i = 0; i < c->n_steps; i++)
-        free((char *)c->steps[i].pattern);
-    free((void *)c->steps);
+    tok_config_free(&t->cfg);
     free(t);
 }
 
@@ -512,8 +502,85 @@ static int parse_model(builder *b, json_t *model, uint32_t *unk_id, kvg_error *e
     return 0;
 }
 
+/* The id of a post-processor's special token: TemplateProcessing names it
+ * by its key in special_tokens, whose "ids" must be one id. */
+static int template_special(const char *path, json_t *specials, json_t *item, uint32_t *id, kvg_error *err)
+{
+    json_t *name = json_object_get(json_object_get(item, "SpecialToken"), "id");
+    json_t *ids = json_object_get(json_object_get(specials, json_string_value(name)), "ids");
+    if (!json_is_string(name) || json_array_size(ids) != 1 || !json_is_integer(json_array_get(ids, 0)) ||
+        json_integer_value(json_array_get(ids, 0)) < 0 || json_integer_value(json_array_get(ids, 0)) >= UINT32_MAX)
+        return kvg_errorf(err, path, "post_processor TemplateProcessing: special token \"%s\" has no single id",
+                          json_is_string(name) ? json_string_value(name) : "?");
+    *id = (uint32_t)json_integer_value(json_array_get(ids, 0));
+    return 0;
+}
+
+/* An id from a ["token", id] pair (RobertaProcessing / BertProcessing cls and sep). */
+static int pair_id(const char *path, json_t *pair, const char *what, uint32_t *id, kvg_error *err)
+{
+    json_t *v = json_array_get(pair, 1);
+    if (json_array_size(pair) != 2 || !json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) >= UINT32_MAX)
+        return kvg_errorf(err, path, "post_processor: %s is not a [\"token\", id] pair", what);
+    *id = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+/* BOS/EOS and whether BOS is prepended, as the post_processor adds them to a single sequence. */
+static int parse_post_processor(const char *path, json_t *pp, hf_tokenizer *h, kvg_error *err)
+{
+    if (!pp || json_is_null(pp))
+        return 0;
+    const char *type = type_of(pp);
+    if (!type)
+        return kvg_errorf(err, path, "post_processor has no type");
+    h->special_known = 1;
+    if (strcmp(type, "ByteLevel") == 0)
+        return 0; /* offsets only */
+    if (strcmp(type, "Sequence") == 0) {
+        json_t *list = json_object_get(pp, "processors");
+        for (size_t i = 0; i < json_array_size(list); i++)
+            if (parse_post_processor(path, json_array_get(list, i), h, err))
+                return -1;
+        return 0;
+    }
+    if (strcmp(type, "RobertaProcessing") == 0 || strcmp(type, "BertProcessing") == 0) {
+        h->adds_bos = 1;
+        return pair_id(path, json_object_get(pp, "cls"), "cls", &h->bos, err) ||
+               pair_id(path, json_object_get(pp, "sep"), "sep", &h->eos, err) ? -1 : 0;
+    }
+    if (strcmp(type, "TemplateProcessing") != 0)
+        return kvg_errorf(err, path, "post_processor type \"%s\" is not supported (TemplateProcessing, ByteLevel, "
+                          "RobertaProcessing, BertProcessing, Sequence)", type);
+    json_t *single = json_object_get(pp, "single"), *specials = json_object_get(pp, "special_tokens");
+    size_t before = 0, after = 0;
+    int seen_text = 0;
+    for (size_t i = 0; i < json_array_size(single); i++) {
+        json_t *item = json_array_get(single, i);
+        if (json_object_get(item, "Sequence")) {
+            seen_text = 1;
+            continue;
+        }
+        uint32_t id = 0;
+        if (template_special(path, specials, item, &id, err))
+            return -1;
+        if (seen_text) {
+            h->eos = id;
+            after++;
+        } else {
+            h->bos = id;
+            h->adds_bos = 1;
+            before++;
+        }
+    }
+    if (!seen_text || before > 1 || after > 1)
+        return kvg_errorf(err, path, "post_processor TemplateProcessing: \"single\" is not [BOS] $A [EOS]");
+    return 0;
+}
+
 /* Reads and parses a (possibly gzipped) JSON file; NULL with err set on failure. */
-static json_t *load_json_file(const char *path, kvg_error *err)
+json_t *hf_json_load(const char *path, kvg_error *err)
 {
     size_t len;
     char *text = read_file(path, &len, err);
@@ -530,7 +597,7 @@ static json_t *load_json_file(const char *path, kvg_error *err)
 int hf_tokenizer_load_json(const char *path, hf_tokenizer **out, kvg_error *err)
 {
     *out = NULL;
-    json_t *root = load_json_file(path, err);
+    json_t *root = hf_json_load(path, err);
     if (!root)
         return -1;
     builder b = {.path = path};
@@ -562,6 +629,11 @@ int hf_tokenizer_load_json(const char *path, hf_tokenizer **out, kvg_error *err)
         goto done;
     rc = finish(&b, (uint32_t)json_object_size(json_object_get(model, "vocab")), unk_id,
                 get_bool(model, "fuse_unk", 0), get_bool(model, "ignore_merges", 0), out, err);
+    if (rc == 0 && parse_post_processor(path, json_object_get(root, "post_processor"), *out, err)) {
+        hf_tokenizer_free(*out);
+        *out = NULL;
+        rc = -1;
+    }
 done:
     builder_free(&b);
     json_decref(root);
@@ -573,7 +645,7 @@ done:
 int hf_tokenizer_load_gpt2(const char *vocab_json, const char *merges_txt, hf_tokenizer **out, kvg_error *err)
 {
     *out = NULL;
-    json_t *vocab = load_json_file(vocab_json, err);
+    json_t *vocab = hf_json_load(vocab_json, err);
     if (!vocab)
         return -1;
     size_t len;
