@@ -216,17 +216,15 @@ static int load_llama(const cfg_ctx *c, hf_config *cfg)
                           (unsigned long long)cfg->head_dim);
     cfg->rope_dims = cfg->head_dim;
 
-    /* Biases: Qwen2 always has q/k/v biases (and none on o_proj). Llama's
-     * attention_bias puts one on o_proj too, which contract A has no place for. */
+    /* Biases: Qwen2 always has q/k/v biases (and none on o_proj); Llama's
+     * attention_bias puts them on q, k, v and o_proj (stored as attn_out.bias). */
     int attn_bias = 0, mlp_bias = 0;
     if (get_bool(c, "attention_bias", 0, &attn_bias) || get_bool(c, "mlp_bias", 0, &mlp_bias))
         return -1;
-    if (attn_bias && !is_qwen2)
-        return kvg_errorf(c->err, c->path, "attention_bias = true is not supported for model_type %s",
-                          cfg->model_type);
     if (mlp_bias)
         return kvg_errorf(c->err, c->path, "mlp_bias = true is not supported for model_type %s", cfg->model_type);
-    cfg->qkv_bias = is_qwen2;
+    cfg->qkv_bias = is_qwen2 || attn_bias;
+    cfg->attn_out_bias = !is_qwen2 && attn_bias;
 
     /* Sliding-window attention equals full attention while a sequence fits the
      * window, so Mistral's window becomes the context length. Qwen2's

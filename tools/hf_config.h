@@ -38,6 +38,7 @@ typedef struct hf_config {
     uint64_t rope_original_context;                     /* llama3 only */
     int tie_word_embeddings;   /* what config.json says, or the family's default */
     int qkv_bias;              /* q/k/v projections have biases */
+    int attn_out_bias;         /* llama attention_bias: o_proj has one too (gpt2/gptneox always do) */
     int parallel_residual;     /* gptneox use_parallel_residual */
     const char *activation;    /* "gelu_tanh" | "gelu" | "silu" */
 } hf_config;

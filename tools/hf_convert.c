@@ -2,7 +2,8 @@
  *
  * Stages: read config.json (hf_config), open the safetensors headers
  * (safetensors), list and check the tensors (hf_tensor_map), load the
- * tokenizer, then write: metadata, tokenizer, and each tensor streamed in
+ * tokenizer (engine/tokenizer.h), then write: metadata (the engine's
+ * kvg_tf_config_write), tokenizer, and each tensor streamed in
  * blocks of rows — decoded to f32, moved (gather / transpose), encoded to
  * the target dtype, appended. */
 #include "hf_convert.h"
@@ -18,6 +19,8 @@
 #include "kvg_dtype.h"
 #include "kvg_writer.h"
 #include "safetensors.h"
+#include "tokenizer.h"
+#include "transformer.h"
 
 /* Elements decoded per block (4 MiB of f32): whole rows, at least one. */
 #define BLOCK_ELEMS (1u << 20)
@@ -103,62 +106,66 @@ static int write_tensor(kvg_writer *w, const hf_tensor_plan *e, const st_tensor 
 
 /* ---- metadata ------------------------------------------------------------ */
 
+/* The engine's config (whose writer owns the transformer.* key names) for cfg. */
+static void to_tf_config(const hf_config *c, const hf_plan *plan, kvg_dtype wt, kvg_tf_config *tf)
+{
+    memset(tf, 0, sizeof *tf);
+    tf->arch = c->arch == HF_ARCH_GPT2 ? KVG_ARCH_GPT2 : c->arch == HF_ARCH_LLAMA ? KVG_ARCH_LLAMA : KVG_ARCH_GPTNEOX;
+    /* Every dimension is at most 2^24 (hf_config checks it): the casts keep the values. */
+    tf->n_layers = (uint32_t)c->n_layers;
+    tf->d_model = (uint32_t)c->d_model;
+    tf->n_heads = (uint32_t)c->n_heads;
+    tf->n_kv_heads = (uint32_t)c->n_kv_heads;
+    tf->head_dim = (uint32_t)c->head_dim;
+    tf->ffn_dim = (uint32_t)c->ffn_dim;
+    tf->vocab_size = (uint32_t)c->vocab_size;
+    tf->context_length = (uint32_t)c->context_length;
+    tf->norm_eps = c->norm_eps;
+    tf->rope.head_dim = (uint32_t)c->head_dim;
+    tf->rope.rot_dims = (uint32_t)c->rope_dims;
+    tf->rope.theta = c->rope_theta;
+    tf->rope.scaling = !strcmp(c->rope_scaling, "llama3")   ? KVG_ROPE_LLAMA3
+                       : !strcmp(c->rope_scaling, "linear") ? KVG_ROPE_LINEAR
+                                                            : KVG_ROPE_NONE;
+    tf->rope.factor = c->rope_factor;
+    tf->rope.low_freq_factor = c->rope_low_freq_factor;
+    tf->rope.high_freq_factor = c->rope_high_freq_factor;
+    tf->rope.original_context = (double)c->rope_original_context;
+    tf->tied_embeddings = plan->tied;
+    tf->qkv_bias = c->qkv_bias;
+    tf->parallel_residual = c->parallel_residual;
+    tf->activation = !strcmp(c->activation, "silu") ? KVG_ACT_SILU
+                     : !strcmp(c->activation, "gelu") ? KVG_ACT_GELU
+                                                      : KVG_ACT_GELU_TANH;
+    tf->weight_type = wt;
+}
+
 static int write_metadata(kvg_writer *w, const hf_config *c, const hf_plan *plan, kvg_dtype wt, const char *dir,
                           kvg_error *err)
 {
     const char *converter = "kvgram " KVG_VERSION " hf";
-    const char *wt_name = kvg_dtype_get(wt)->name;
-#define U64(k, v) kvg_writer_meta_u64(w, "transformer." k, (uint64_t)(v), err)
-#define F64(k, v) kvg_writer_meta_f64(w, "transformer." k, (double)(v), err)
-#define STR(k, v) kvg_writer_meta_str(w, k, (v), strlen(v), err)
-    if (STR("general.kind", "transformer") || STR("general.source", dir) || STR("general.converter", converter) ||
-        STR("transformer.arch", c->arch_name) || U64("n_layers", c->n_layers) || U64("d_model", c->d_model) ||
-        U64("n_heads", c->n_heads) || U64("n_kv_heads", c->n_kv_heads) || U64("head_dim", c->head_dim) ||
-        U64("ffn_dim", c->ffn_dim) || U64("vocab_size", c->vocab_size) ||
-        U64("context_length", c->context_length) || F64("norm_eps", c->norm_eps) ||
-        U64("tied_embeddings", plan->tied) || U64("qkv_bias", c->qkv_bias) ||
-        U64("parallel_residual", c->parallel_residual) || STR("transformer.weight_type", wt_name) ||
-        STR("transformer.activation", c->activation))
-        return -1;
-    if (c->arch == HF_ARCH_GPT2)
-        return 0;
-    if (F64("rope_theta", c->rope_theta) || U64("rope_dims", c->rope_dims) ||
-        STR("transformer.rope_scaling", c->rope_scaling) || F64("rope_scaling_factor", c->rope_factor))
-        return -1;
-    if (strcmp(c->rope_scaling, "llama3") == 0 &&
-        (F64("rope_llama3_low_freq_factor", c->rope_low_freq_factor) ||
-         F64("rope_llama3_high_freq_factor", c->rope_high_freq_factor) ||
-         U64("rope_llama3_original_context", c->rope_original_context)))
-        return -1;
-#undef U64
-#undef F64
-#undef STR
-    return 0;
+    kvg_tf_config tf;
+    to_tf_config(c, plan, wt, &tf);
+    return kvg_tf_config_write(&tf, w, err) || kvg_writer_meta_str(w, "general.source", dir, strlen(dir), err) ||
+                   kvg_writer_meta_str(w, "general.converter", converter, strlen(converter), err)
+               ? -1
+               : 0;
 }
 
 /* ---- tokenizer ----------------------------------------------------------- */
 
-/* The tokenizer is loaded before anything is written and stored through
- * contract B (engine/tokenizer.h); until that API is on main the weights are
- * converted alone. */
-static int load_tokenizer(const char *dir, const hf_config *c, void **tok, kvg_error *err)
+/* The folder's tokenizer (contract B), loaded before anything is written;
+ * its ids must all index the embedding. */
+static int load_tokenizer(const char *dir, const hf_config *c, kvg_tokenizer **tok, kvg_error *err)
 {
-    (void)dir;
-    (void)c;
-    (void)err;
-    *tok = NULL;
+    if (kvg_tokenizer_from_hf(dir, tok, err))
+        return -1;
+    uint32_t n = kvg_tokenizer_n_tokens(*tok);
+    if (n > c->vocab_size)
+        return kvg_errorf(err, dir, "the tokenizer has %u tokens, more than config.json's vocab_size %llu", n,
+                          (unsigned long long)c->vocab_size);
     return 0;
 }
-
-static int write_tokenizer(kvg_writer *w, void *tok, kvg_error *err)
-{
-    (void)w;
-    (void)tok;
-    (void)err;
-    return 0;
-}
-
-static void free_tokenizer(void *tok) { (void)tok; }
 
 /* ---- the whole conversion ------------------------------------------------ */
 
@@ -182,7 +189,7 @@ int hf_convert(const char *dir, const char *out_path, const hf_convert_options *
     memset(&plan, 0, sizeof plan);
     st_checkpoint *ck = NULL;
     kvg_writer *w = NULL;
-    void *tok = NULL;
+    kvg_tokenizer *tok = NULL;
     stream_buf buf;
     memset(&buf, 0, sizeof buf);
     int rc = -1;
@@ -218,7 +225,7 @@ int hf_convert(const char *dir, const char *out_path, const hf_convert_options *
     }
 
     if (kvg_writer_open(out_path, 0, &w, err) || write_metadata(w, &cfg, &plan, wt, dir, err) ||
-        write_tokenizer(w, tok, err))
+        kvg_tokenizer_write(tok, w, err))
         goto done;
     time_t last = 0;
     uint64_t bytes = 0;
@@ -242,7 +249,7 @@ done:
     free(buf.f32);
     free(buf.out);
     free(buf.col);
-    free_tokenizer(tok);
+    kvg_tokenizer_free(tok);
     hf_plan_free(&plan);
     st_close(ck);
     free(config_path);

@@ -159,6 +159,8 @@ static void plan_llama(builder *b, const hf_config *c)
             copy(b, "attn_v.bias", "self_attn.v_proj.bias", 0, kv, 0);
         }
         copy(b, "attn_out.weight", "self_attn.o_proj.weight", 1, d, q);
+        if (c->attn_out_bias)
+            copy(b, "attn_out.bias", "self_attn.o_proj.bias", 0, d, 0);
         copy(b, "ffn_norm.weight", "post_attention_layernorm.weight", 0, d, 0);
         copy(b, "ffn_gate.weight", "mlp.gate_proj.weight", 1, f, d);
         copy(b, "ffn_up.weight", "mlp.up_proj.weight", 1, f, d);

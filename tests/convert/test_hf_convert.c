@@ -7,7 +7,9 @@
  * transposes, NeoX's q/k/v split, and rounding to f16 / bf16), and the
  * transformer.* metadata. Each checkpoint is converted with no --type and
  * with each of f32, f16, bf16; the .kvg must hold exactly those tensors (plus
- * tokenizer.*) with bit-identical values, that metadata, and verify clean. */
+ * tokenizer.*) with bit-identical values, that metadata, and verify clean;
+ * its tokenizer (a tokenizer.json, or GPT-2's vocab.json + merges.txt) must
+ * encode a text to the ids worked out by hand in the script. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "kvg_reader.h"
 #include "kvg_test.h"
 #include "safetensors.h"
+#include "tokenizer.h"
 
 static char fx[256];   /* the fixtures folder */
 static char work[300]; /* converted files */
@@ -80,6 +83,29 @@ static void check_values(const char *case_name, const char *type, const kvg_tens
     CHECK_INT(0, bad);
     free(got);
     free(exp);
+}
+
+/* The stored tokenizer: its size, and the ids of a text worked out by hand. */
+static void check_tokenizer(const kvg_file *f, const char *case_name, const json_t *want)
+{
+    kvg_error err;
+    kvg_tokenizer *tok = NULL;
+    CHECK_INT(0, kvg_tokenizer_open(f, &tok, &err));
+    if (!tok) {
+        fprintf(stderr, "  %s: %s\n", case_name, err.msg);
+        return;
+    }
+    CHECK_INT(json_integer_value(json_object_get(want, "n_tokens")), kvg_tokenizer_n_tokens(tok));
+    const char *text = json_string_value(json_object_get(want, "text"));
+    const json_t *ids = json_object_get(want, "ids");
+    uint32_t *got = NULL;
+    size_t n = 0;
+    CHECK_INT(0, kvg_tokenizer_encode(tok, text, strlen(text), &got, &n, &err));
+    CHECK_INT(json_array_size(ids), n);
+    for (size_t i = 0; i < n && i < json_array_size(ids); i++)
+        CHECK_INT(json_integer_value(json_array_get(ids, i)), got[i]);
+    free(got);
+    kvg_tokenizer_free(tok);
 }
 
 /* Converts one case with --type type (NULL: none) and checks the result. */
@@ -161,6 +187,7 @@ static void check_case(const char *name, const json_t *expected, const char *typ
     if (n_model != json_object_size(tensors))
         fprintf(stderr, "  %s: %zu model tensors, expected %zu\n", name, n_model, json_object_size(tensors));
     CHECK_INT(json_object_size(tensors), n_model);
+    check_tokenizer(f, name, json_object_get(expected, "tokenizer"));
     kvg_close(f);
     st_close(want);
     unlink(out);

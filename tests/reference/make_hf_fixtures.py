@@ -105,6 +105,65 @@ def rows(t, idx):
     return T([len(idx)] + t.shape[1:], [v for r in idx for v in t.values[r * L:(r + 1) * L]])
 
 
+# ---- tokenizer ----------------------------------------------------------------
+#
+# A tiny GPT-2-style byte-level BPE: the 256 byte symbols (GPT-2's
+# bytes_to_unicode), three merges, "<|endoftext|>". By hand: "the the" splits
+# into "the" and " the" ("Ġthe"); "the" -> t h e -> t he; "Ġthe" -> Ġt h e
+# (rank 0 first) -> Ġt he -> Ġthe.
+
+
+def bytes_to_unicode():
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    out, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            out[b] = chr(b)
+        else:
+            out[b] = chr(256 + extra)
+            extra += 1
+    return out
+
+
+MERGES = [("\u0120", "t"), ("h", "e"), ("\u0120t", "he")]
+
+
+def tokenizer_vocab():
+    vocab = {ch: b for b, ch in bytes_to_unicode().items()}
+    for a, b in MERGES:
+        vocab[a + b] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return vocab
+
+
+def tokenizer_expectation():
+    v = tokenizer_vocab()
+    return {"n_tokens": len(v), "text": "the the", "ids": [v["t"], v["he"], v["\u0120the"]]}
+
+
+def write_tokenizer(folder, kind):
+    vocab = tokenizer_vocab()
+    if kind == "json":
+        tj = {"version": "1.0", "truncation": None, "padding": None,
+              "added_tokens": [{"id": vocab["<|endoftext|>"], "content": "<|endoftext|>", "single_word": False,
+                                "lstrip": False, "rstrip": False, "normalized": False, "special": True}],
+              "normalizer": None,
+              "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                                "use_regex": True},
+              "post_processor": None,
+              "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+              "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                        "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                        "vocab": vocab, "merges": [a + " " + b for a, b in MERGES]}}
+        with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(tj, f, ensure_ascii=False)
+    elif kind == "gpt2":  # GPT-2's original files
+        with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+            json.dump(vocab, f, ensure_ascii=False)
+        with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+            f.write("#version: 0.2\n" + "".join(a + " " + b + "\n" for a, b in MERGES))
+
+
 # ---- safetensors --------------------------------------------------------------
 
 
@@ -126,9 +185,10 @@ def write_safetensors(path, tensors, declared=None, cut=0, lie=None):
         f.write(blob[:len(blob) - cut])
 
 
-def write_checkpoint(folder, tensors, config, shards=1, **bad):
-    """config.json and the tensors, in one file or `shards` files with an index."""
+def write_checkpoint(folder, tensors, config, shards=1, tokenizer="json", **bad):
+    """config.json, the tokenizer and the tensors, in one file or `shards` files with an index."""
     os.makedirs(folder, exist_ok=True)
+    write_tokenizer(folder, tokenizer)
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     names = list(tensors)
@@ -186,7 +246,7 @@ def gpt2(rng, dtype, c, prefix="transformer.", lm_head=False):
     return src, out
 
 
-def llama(rng, dtype, c, lm_head=True, qkv_bias=False):
+def llama(rng, dtype, c, lm_head=True, qkv_bias=False, o_bias=False):
     d, V, L, f = c["hidden_size"], c["vocab_size"], c["num_hidden_layers"], c["intermediate_size"]
     nh = c["num_attention_heads"]
     nkv = c.get("num_key_value_heads", nh)
@@ -207,6 +267,8 @@ def llama(rng, dtype, c, lm_head=True, qkv_bias=False):
             src[h + "self_attn.k_proj.bias"] = out[b + "attn_k.bias"] = R(nkv * hd)
             src[h + "self_attn.v_proj.bias"] = out[b + "attn_v.bias"] = R(nkv * hd)
         src[h + "self_attn.o_proj.weight"] = out[b + "attn_out.weight"] = R(d, nh * hd)
+        if o_bias:
+            src[h + "self_attn.o_proj.bias"] = out[b + "attn_out.bias"] = R(d)
         src[h + "post_attention_layernorm.weight"] = out[b + "ffn_norm.weight"] = R(d)
         src[h + "mlp.gate_proj.weight"] = out[b + "ffn_gate.weight"] = R(f, d)
         src[h + "mlp.up_proj.weight"] = out[b + "ffn_up.weight"] = R(f, d)
@@ -355,6 +417,10 @@ def good_cases(rng):
                sliding_window=8, tie_word_embeddings=True)
     cases.append(("qwen2-f16-bias", c, llama(rng, "F16", c, lm_head=False, qkv_bias=True), 1,
                   meta_llama(c, 1, qkv_bias=1)))
+    # Llama's attention_bias: biases on q, k, v and o_proj.
+    c = derive(LLAMA, attention_bias=True)
+    cases.append(("llama-f32-attnbias", c, llama(rng, "F32", c, qkv_bias=True, o_bias=True), 1,
+                  meta_llama(c, 0, qkv_bias=1)))
     c = derive(LLAMA, model_type="mistral", architectures=["MistralForCausalLM"], sliding_window=16,
                max_position_embeddings=64, head_dim=8)  # head_dim != hidden/heads, as in Mistral Nemo
     cases.append(("mistral-f32-window", c, llama(rng, "F32", c), 1, meta_llama(c, 0, ctx=16)))
@@ -381,7 +447,8 @@ def write_expected(folder, src, out, meta, types, default_type):
         write_safetensors(os.path.join(folder, ty + ".safetensors"), stored)
     m = dict(meta)
     with open(os.path.join(folder, "expected.json"), "w") as f:
-        json.dump({"meta": m, "tensors": tensors, "types": types, "default_type": default_type}, f, indent=1)
+        json.dump({"meta": m, "tensors": tensors, "types": types, "default_type": default_type,
+                   "tokenizer": tokenizer_expectation()}, f, indent=1)
 
 
 # ---- checkpoints kvgram must refuse ---------------------------------------------------
@@ -422,6 +489,10 @@ def bad_cases(rng, out):
     ck("truncated_shard", LLAMA, src, "outside the data region", shards=2, cut=3)
     ck("huge_header", LLAMA, src, "is over the", declared=1 << 40)
 
+    ck("no_tokenizer", LLAMA, src, "no tokenizer", tokenizer=None)
+    small = derive(LLAMA, vocab_size=200)
+    ck("tokenizer_too_big", small, llama(rng, "F32", small)[0], "more than config.json's vocab_size 200")
+
     gsrc, _ = gpt2(rng, "F32", GPT2)
     g = dict(gsrc, **{"transformer.h.1.attn.c_attn.weight": random_tensor(rng, (16, 47), "F32")})
     ck("gpt2_wrong_shape", GPT2, g, 'tensor "transformer.h.1.attn.c_attn.weight" has shape [16, 47]')
@@ -453,7 +524,8 @@ def main():
     rng = random.Random(20261129)
     names = []
     for name, config, (src, expected), shards, meta in good_cases(rng):
-        write_checkpoint(os.path.join(out, "good", name), src, config, shards)
+        write_checkpoint(os.path.join(out, "good", name), src, config, shards,
+                         tokenizer="gpt2" if name == "gpt2-f16-noprefix" else "json")
         # Without --type the matrices keep the token embedding's source dtype.
         emb = next(t for n, t in src.items() if n.endswith(("wte.weight", "embed_tokens.weight", "embed_in.weight")))
         default = {"F32": "f32", "F16": "f16", "BF16": "bf16"}[emb.dtype]
