@@ -4,6 +4,7 @@
 #include "bpe.h"
 
 #include <pcre2.h>
+#include <utf8proc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -473,7 +474,8 @@ int bpe_create(const bpe_config *cfg, const char *where, bpe **out, kvg_error *e
             t->steps[i].re = compile_regex(cs->pattern, where, err);
             if (!t->steps[i].re)
                 goto fail;
-        } else if (cs->kind == BPE_STEP_PREPEND || cs->kind == BPE_STEP_REPLACE) {
+        } else if (cs->kind == BPE_STEP_PREPEND || cs->kind == BPE_STEP_REPLACE || cs->kind == BPE_STEP_META_ALWAYS ||
+                   cs->kind == BPE_STEP_META_FIRST) {
             if (!cs->pattern || !cs->pattern[0] || (cs->kind == BPE_STEP_REPLACE && !cs->with)) {
                 kvg_errorf(err, where, "normalizer step %zu has an empty string", i);
                 goto fail;
@@ -486,8 +488,8 @@ int bpe_create(const bpe_config *cfg, const char *where, bpe **out, kvg_error *e
             }
             t->steps[i].str_len = strlen(cs->pattern);
             t->steps[i].with_len = strlen(t->steps[i].with);
-        } else if (cs->kind == BPE_STEP_NFC) {
-            kvg_errorf(err, where, "the NFC normalizer is not supported yet");
+        } else if (cs->kind > BPE_STEP_META_FIRST) {
+            kvg_errorf(err, where, "step %zu has an unknown kind %d", i, (int)cs->kind);
             goto fail;
         }
     }
@@ -729,11 +731,12 @@ static int encode_word(enc *e, const char *w, size_t len)
     return 0;
 }
 
-static int pretokenize(enc *e, size_t step_i, const char *p, size_t len);
+/* first: p starts the text (for Metaspace's prepend_scheme "first"). */
+static int pretokenize(enc *e, size_t step_i, const char *p, size_t len, int first);
 
 /* Replaces every occurrence of step k's string (left to right, not
  * overlapping) and passes the result on. */
-static int replace_step(enc *e, size_t k, const char *p, size_t len)
+static int replace_step(enc *e, size_t k, const char *p, size_t len, int first)
 {
     const step *st = &e->t->steps[k];
     size_t count = 0;
@@ -746,7 +749,7 @@ static int replace_step(enc *e, size_t k, const char *p, size_t len)
         }
     }
     if (count == 0)
-        return pretokenize(e, k + 1, p, len);
+        return pretokenize(e, k + 1, p, len, first);
     size_t out_len = len - count * st->str_len + count * st->with_len;
     char *q = malloc(out_len ? out_len : 1);
     if (!q)
@@ -761,13 +764,28 @@ static int replace_step(enc *e, size_t k, const char *p, size_t len)
             q[o++] = p[i++];
         }
     }
-    int rc = pretokenize(e, k + 1, q, out_len);
+    int rc = pretokenize(e, k + 1, q, out_len, first);
     free(q);
     return rc;
 }
 
+/* Unicode NFC of the (valid UTF-8) piece. */
+static int nfc_step(enc *e, size_t k, const char *p, size_t len, int first)
+{
+    if (len == 0)
+        return pretokenize(e, k + 1, p, len, first);
+    utf8proc_uint8_t *out = NULL;
+    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)p, (utf8proc_ssize_t)len, &out,
+                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    if (n < 0)
+        return kvg_errorf(e->err, NULL, "NFC normalization failed: %s", utf8proc_errmsg(n));
+    int rc = pretokenize(e, k + 1, (const char *)out, (size_t)n, first);
+    free(out);
+    return rc;
+}
+
 /* Splits p[0..len) on step k's regex: matches and the gaps between them. */
-static int split_regex(enc *e, size_t k, const char *p, size_t len)
+static int split_regex(enc *e, size_t k, const char *p, size_t len, int first)
 {
     pcre2_code *re = e->t->steps[k].re;
     pcre2_match_data *md = e->md[k];
@@ -799,31 +817,39 @@ static int split_regex(enc *e, size_t k, const char *p, size_t len)
             pos = ms + (l ? l : 1);
             continue;
         }
-        if (ms > gap && pretokenize(e, k + 1, p + gap, ms - gap))
+        if (ms > gap && pretokenize(e, k + 1, p + gap, ms - gap, first && gap == 0))
             return -1;
-        if (pretokenize(e, k + 1, p + ms, me - ms))
+        if (pretokenize(e, k + 1, p + ms, me - ms, first && ms == 0))
             return -1;
         gap = pos = me;
     }
-    if (len > gap && pretokenize(e, k + 1, p + gap, len - gap))
+    if (len > gap && pretokenize(e, k + 1, p + gap, len - gap, first && gap == 0))
         return -1;
     return 0;
 }
 
-static int pretokenize(enc *e, size_t k, const char *p, size_t len)
+static int pretokenize(enc *e, size_t k, const char *p, size_t len, int first)
 {
     if (k == e->t->n_steps)
         return encode_word(e, p, len);
     const step *st = &e->t->steps[k];
     if (st->kind == BPE_STEP_REGEX)
-        return split_regex(e, k, p, len);
+        return split_regex(e, k, p, len, first);
     if (st->kind == BPE_STEP_REPLACE)
-        return replace_step(e, k, p, len);
-    /* PREFIX_SPACE: " " unless there is one; PREPEND: the string, to a non-empty piece */
-    const char *pre = st->kind == BPE_STEP_PREPEND ? st->str : " ";
-    size_t pl = st->kind == BPE_STEP_PREPEND ? st->str_len : 1;
-    if (st->kind == BPE_STEP_PREFIX_SPACE ? (len > 0 && p[0] == ' ') : len == 0)
-        return pretokenize(e, k + 1, p, len);
+        return replace_step(e, k, p, len, first);
+    if (st->kind == BPE_STEP_NFC)
+        return nfc_step(e, k, p, len, first);
+    /* PREFIX_SPACE: " " unless there is one; PREPEND: the string, to a non-empty piece;
+     * META_*: the string, to a non-empty piece not starting with it (META_FIRST: at the start) */
+    const char *pre = st->kind == BPE_STEP_PREFIX_SPACE ? " " : st->str;
+    size_t pl = st->kind == BPE_STEP_PREFIX_SPACE ? 1 : st->str_len;
+    int starts_with = len >= pl && memcmp(p, pre, pl) == 0;
+    int skip = st->kind == BPE_STEP_PREFIX_SPACE  ? starts_with
+               : st->kind == BPE_STEP_PREPEND     ? len == 0
+               : st->kind == BPE_STEP_META_ALWAYS ? len == 0 || starts_with
+                                                  : len == 0 || starts_with || !first;
+    if (skip)
+        return pretokenize(e, k + 1, p, len, first);
     char *q = malloc(len + pl);
     if (!q)
         return kvg_errorf(e->err, NULL, "out of memory");
@@ -831,7 +857,7 @@ static int pretokenize(enc *e, size_t k, const char *p, size_t len)
     memcpy(q + pl, p, len);
     if (e->t->symbols == BPE_SYMBOLS_LLAMA2C)
         e->prefix_len = pl;
-    int rc = pretokenize(e, k + 1, q, len + pl);
+    int rc = pretokenize(e, k + 1, q, len + pl, first);
     e->prefix_len = 0;
     free(q);
     return rc;
@@ -883,13 +909,13 @@ static int split_added(enc *e, const char *p, size_t len, pcre2_match_data *wmd)
             while (stop < len && (cl = utf8_char(u + stop, len - stop, &cp, &bad)) && is_white_space(cp))
                 stop += cl;
         }
-        if (start_offset < start && pretokenize(e, 0, p + start_offset, start - start_offset))
+        if (start_offset < start && pretokenize(e, 0, p + start_offset, start - start_offset, start_offset == 0))
             return -1;
         emit(e, hit->id);
         start_offset = stop;
     }
     if (start_offset < len)
-        return pretokenize(e, 0, p + start_offset, len - start_offset);
+        return pretokenize(e, 0, p + start_offset, len - start_offset, start_offset == 0);
     return 0;
 }
 

@@ -73,7 +73,10 @@ typedef enum bpe_step_kind {
     BPE_STEP_PREFIX_SPACE, /* prepend " " unless the piece starts with one */
     BPE_STEP_PREPEND,      /* prepend `pattern` to a non-empty piece (HF Prepend normalizer) */
     BPE_STEP_REPLACE,      /* replace every `pattern` (a literal string) by `with` (HF Replace) */
-    BPE_STEP_NFC           /* Unicode NFC (HF NFC normalizer) */
+    BPE_STEP_NFC,          /* Unicode NFC (HF NFC normalizer; utf8proc) */
+    BPE_STEP_META_ALWAYS,  /* prepend `pattern` to a non-empty piece not starting with it (HF
+                            * Metaspace pre-tokenizer, prepend_scheme "always") */
+    BPE_STEP_META_FIRST    /* the same, only for the piece that starts the text ("first") */
 } bpe_step_kind;
 
 typedef struct bpe_step {

@@ -58,7 +58,7 @@ static size_t display_piece(tok_decoder d, const char *s, size_t len, char *out)
         memcpy(out, s, len);
         return len;
     }
-    int b = byte_piece(s, len);
+    int b = d == TOK_DECODE_SENTENCEPIECE ? byte_piece(s, len) : -1;
     if (b >= 0) {
         out[0] = (char)b;
         return 1;
@@ -184,7 +184,7 @@ int kvg_tokenizer_decode(const kvg_tokenizer *t, const uint32_t *ids, size_t n, 
         memcpy(buf + o, p, l);
         o += l;
     }
-    if (t->decoder == TOK_DECODE_SENTENCEPIECE && o > 0 && buf[0] == ' ') {
+    if (t->decoder != TOK_DECODE_BYTES && o > 0 && buf[0] == ' ') {
         memmove(buf, buf + 1, o - 1);
         o--;
     }

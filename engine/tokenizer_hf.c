@@ -99,7 +99,7 @@ int kvg_tokenizer_from_hf(const char *dir_or_file, kvg_tokenizer **out, kvg_erro
                           "no tokenizer: neither tokenizer.json nor vocab.json + merges.txt is there");
     }
     uint32_t bos = h->bos, eos = h->eos;
-    int adds_bos = h->adds_bos, known = h->special_known, rc = -1;
+    int adds_bos = h->adds_bos, known = h->special_known, decoder = h->decoder, rc = -1;
     bpe_config cfg = h->cfg;
     memset(&h->cfg, 0, sizeof h->cfg);
     hf_tokenizer_free(h);
@@ -125,7 +125,7 @@ int kvg_tokenizer_from_hf(const char *dir_or_file, kvg_tokenizer **out, kvg_erro
         if (eos == KVG_TOKEN_NONE && config_id(c_path, c, "eos_token_id", cfg.n_tokens, &eos, err))
             goto done;
     }
-    rc = tok_create(&cfg, bos, eos, adds_bos, TOK_DECODE_BYTES, path, out, err);
+    rc = tok_create(&cfg, bos, eos, adds_bos, (tok_decoder)decoder, path, out, err);
 done:
     tok_config_free(&cfg);
     json_decref(tc);

@@ -10,7 +10,8 @@
 /* How ids become text (the model's decoder). */
 typedef enum tok_decoder {
     TOK_DECODE_BYTES = 0,       /* the tokens' raw bytes, concatenated (byte-level BPE) */
-    TOK_DECODE_SENTENCEPIECE = 1 /* "▁" -> " ", "<0xXX>" -> byte XX, one leading space stripped */
+    TOK_DECODE_SENTENCEPIECE = 1, /* "▁" -> " ", "<0xXX>" -> byte XX, one leading space stripped */
+    TOK_DECODE_METASPACE = 2     /* "▁" -> " ", one leading space stripped (HF Metaspace decoder) */
 } tok_decoder;
 
 struct kvg_tokenizer {

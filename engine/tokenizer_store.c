@@ -9,9 +9,10 @@
 
 #define TOKEN_ABSENT 0x80u /* token_flags bit: no token has this id (a hole) */
 
-static const char *const step_names[] = {"regex", "prefix_space", "prepend", "replace", "nfc"};
+static const char *const step_names[] = {"regex",          "prefix_space",    "prepend", "replace",
+                                         "nfc",            "metaspace_always", "metaspace_first"};
 static const char *const symbol_names[] = {"bytes", "chars", "llama2c"};
-static const char *const decoder_names[] = {"bytes", "sentencepiece"};
+static const char *const decoder_names[] = {"bytes", "sentencepiece", "metaspace"};
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

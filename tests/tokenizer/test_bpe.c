@@ -226,11 +226,29 @@ static void test_malformed(void)
     expect_refused("[1, 2]", "not a tokenizer.json");
     expect_refused("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}", "model type \"WordPiece\" is not supported");
     expect_refused("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "model type \"Unigram\" is not supported");
-    expect_refused("{\"normalizer\": {\"type\": \"NFC\"}, " BYTELEVEL ", " BPE_MODEL("", "[\"a b\"]") "}",
-                   "normalizer \"NFC\" is not supported");
-    expect_refused("{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, " BPE_MODEL("", "[\"a b\"]") "}",
-                   "pre_tokenizer type \"Metaspace\" is not supported");
-    expect_refused("{" BPE_MODEL("", "[\"a b\"]") "}", "pre_tokenizer is missing");
+    expect_refused("{\"normalizer\": {\"type\": \"Lowercase\"}, " BYTELEVEL ", " BPE_MODEL("", "[\"a b\"]") "}",
+                   "normalizer \"Lowercase\" is not supported");
+    expect_refused("{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFKC\"}]}, " BPE_MODEL("", "[]") "}",
+                   "normalizer \"NFKC\" is not supported");
+    expect_refused("{\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \" +\"}, \"content\": \"x\"}, " BPE_MODEL("", "[]") "}",
+                   "normalizer Replace: only a String pattern");
+    expect_refused("{\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}, " BPE_MODEL("", "[\"a b\"]") "}",
+                   "pre_tokenizer type \"WhitespaceSplit\" is not supported");
+    expect_refused("{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"ab\"}, " BPE_MODEL("", "[]") "}",
+                   "replacement \"ab\" is not one character");
+    expect_refused("{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"sometimes\"}, " BPE_MODEL("", "[]") "}",
+                   "prepend_scheme \"sometimes\" is not supported");
+    expect_refused("{\"decoder\": {\"type\": \"ByteLevel\"}, " BPE_MODEL("", "[]") "}",
+                   "decoder \"ByteLevel\" is not supported");
+    expect_refused("{\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": "
+                   "{\"String\": \"\xE2\x96\x81\"}, \"content\": \" \"}, {\"type\": \"Strip\", \"content\": \" \", "
+                   "\"start\": 2, \"stop\": 0}]}, " BPE_MODEL("", "[]") "}",
+                   "decoder Strip other than one leading space");
+    expect_refused("{\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"}]}, " BPE_MODEL("", "[]") "}",
+                   "decoder Sequence without Replace");
+    expect_refused("{\"normalizer\": {\"type\": \"Prepend\", \"prepend\": \"_\"}, \"added_tokens\": [{\"id\": 2, "
+                   "\"content\": \"ab\", \"special\": false}], " BPE_MODEL("", "[]") "}",
+                   "added token \"ab\" has normalized: true");
     expect_refused("{\"decoder\": {\"type\": \"Metaspace\"}, " BYTELEVEL ", " BPE_MODEL("", "[]") "}",
                    "decoder \"Metaspace\" is not supported");
     expect_refused("{" BYTELEVEL ", " BPE_MODEL("\"byte_fallback\": true, ", "[]") "}", "byte_fallback");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvg_reader.h"
@@ -157,7 +158,9 @@ static kvg_tokenizer *from_llama2c(const char *file)
 
 static void test_byte_level(void)
 {
-    static const char *const variants[] = {"llama3-style", "qwen2-style", "digits-prefix", "dropped-bytes"};
+    static const char *const variants[] = {"llama3-style",  "qwen2-style",   "digits-prefix", "dropped-bytes",
+                                           "qwen2-nfc",     "spm-llama2",    "spm-mistral",   "spm-metaspace",
+                                           "spm-unk",       "spm-unk-nofuse"};
     kvg_tokenizer *t = from_hf("tests/tokenizer/gpt2"); /* vocab.json.gz + merges.txt.gz */
     if (t) {
         CHECK_INT(50257, kvg_tokenizer_n_tokens(t));
@@ -206,6 +209,37 @@ static void test_llama2c(void)
     }
     test_source_and_kvg("llama2c tok512", t, "llama2c-tok512");
     test_source_and_kvg("llama2c aidreams512", from_llama2c("aidreams260K_tok512.bin"), "llama2c-aidreams512");
+}
+
+/* A 1 MB line (one word for SentencePiece styles: no pre-tokenizer splits it) encodes and decodes
+ * back to itself. */
+static void test_long_line(const char *label, kvg_tokenizer *t)
+{
+    if (!t)
+        return;
+    size_t big = 1u << 20, n = 0, len = 0;
+    char *text = malloc(big);
+    const char *unit = "and the earth was without form, and void; caf\xC3\xA9 \xE4\xB8\xAD 42\n";
+    size_t ul = strlen(unit);
+    for (size_t i = 0; i < big; i++)
+        text[i] = unit[i % ul];
+    size_t cut = big - big % ul; /* whole units: no character cut in two */
+    uint32_t *ids = NULL;
+    char *back = NULL;
+    kvg_error err = {{0}};
+    clock_t t0 = clock();
+    int rc = kvg_tokenizer_encode(t, text, cut, &ids, &n, &err);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CHECK_INT(0, rc);
+    if (rc == 0) {
+        CHECK_INT(0, kvg_tokenizer_decode(t, ids, n, &back, &len, &err));
+        CHECK(back && len == cut && memcmp(back, text, cut) == 0);
+        printf("%-28s 1 MB line: %zu tokens in %.3f s\n", label, n, secs);
+    }
+    free(ids);
+    free(back);
+    free(text);
+    kvg_tokenizer_free(t);
 }
 
 /* ---- special tokens from post_processor and config files (hand-written) ---------------------- */
@@ -467,6 +501,8 @@ int main(void)
     }
     test_byte_level();
     test_llama2c();
+    test_long_line("spm-llama2", from_hf("tests/tokenizer/spm-llama2.tokenizer.json"));
+    test_long_line("llama2c tok512", from_llama2c("tok512.bin"));
     test_special_tokens();
     test_bad_llama2c();
     test_bad_kvg();
