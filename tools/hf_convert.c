@@ -59,6 +59,8 @@ static int gather_rows(const hf_tensor_plan *e, const st_tensor *t, uint64_t r, 
         uint64_t src_row = (r / e->group) * e->group_stride + e->row0 + in_group;
         if (st_to_f32(t, src_row * row_len, (size_t)(run * row_len), dst, err))
             return -1;
+        /* Rows are read once, in order: drop them from memory as we go. */
+        st_release_elems(t, src_row * row_len, run * row_len);
         dst += run * row_len;
         r += run;
         n -= run;

@@ -654,14 +654,25 @@ int st_to_f32(const st_tensor *t, uint64_t first, size_t n, float *dst, kvg_erro
     return 0;
 }
 
-void st_release(const st_tensor *t)
+/* madvise(DONTNEED) on the whole pages around [p, p + size): neighbours'
+ * pages just fault back in from the file when read again. */
+static void release_bytes(const void *p, uint64_t size)
 {
-    if (t->size == 0)
+    if (size == 0)
         return;
-    /* Whole pages around the data: neighbours' pages just fault back in from the file. */
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t mask = (uintptr_t)(page > 0 ? page : 4096) - 1;
-    uintptr_t begin = (uintptr_t)t->data & ~mask;
-    uintptr_t end = ((uintptr_t)t->data + (uintptr_t)t->size + mask) & ~mask;
+    uintptr_t begin = (uintptr_t)p & ~mask;
+    uintptr_t end = ((uintptr_t)p + (uintptr_t)size + mask) & ~mask;
     madvise((void *)begin, end - begin, MADV_DONTNEED); /* advice only: a failure changes nothing */
+}
+
+void st_release(const st_tensor *t) { release_bytes(t->data, t->size); }
+
+void st_release_elems(const st_tensor *t, uint64_t first, uint64_t n)
+{
+    if (t->n_elems == 0 || first > t->n_elems || n > t->n_elems - first)
+        return;
+    uint64_t elem = t->size / t->n_elems;
+    release_bytes((const uint8_t *)t->data + first * elem, n * elem);
 }
