@@ -25,19 +25,6 @@
 /* Elements decoded per block (4 MiB of f32): whole rows, at least one. */
 #define BLOCK_ELEMS (1u << 20)
 
-static char *join_path(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p)
-        return NULL;
-    memcpy(p, dir, a);
-    if (a == 0 || dir[a - 1] != '/')
-        p[a++] = '/';
-    memcpy(p + a, name, b + 1);
-    return p;
-}
-
 /* ---- one tensor, streamed ----------------------------------------------- */
 
 typedef struct stream_buf {
@@ -196,7 +183,7 @@ int hf_convert(const char *dir, const char *out_path, const hf_convert_options *
     memset(&buf, 0, sizeof buf);
     int rc = -1;
 
-    char *config_path = join_path(dir, "config.json");
+    char *config_path = st_join_path(dir, "config.json");
     if (!config_path)
         return kvg_errorf(err, dir, "out of memory");
     if (access(config_path, F_OK) != 0) {

@@ -100,8 +100,7 @@ static const st_dtype_row *dtype_lookup(const char *name)
     return NULL;
 }
 
-/* "dir/name", with no doubled '/' when dir already ends in one. */
-static char *join_path(const char *dir, const char *name)
+char *st_join_path(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
@@ -492,7 +491,7 @@ static int open_index(st_checkpoint *c, const char *index_path, kvg_error *err)
     }
     size_t first_file = c->n_files;
     for (size_t i = 0; i < n_shards && rc == 0; i++) {
-        char *p = join_path(dir, shards[i]);
+        char *p = st_join_path(dir, shards[i]);
         if (!p)
             rc = kvg_errorf(err, index_path, "out of memory");
         else if (access(p, F_OK) != 0 && errno == ENOENT)
@@ -546,9 +545,9 @@ static int open_any(st_checkpoint *c, const char *path, kvg_error *err)
         return sort_tensors(c, err);
     }
 
-    char *index = join_path(path, ST_INDEX_NAME);
-    char *single = join_path(path, ST_SINGLE_NAME);
-    char *bin = join_path(path, "pytorch_model.bin");
+    char *index = st_join_path(path, ST_INDEX_NAME);
+    char *single = st_join_path(path, ST_SINGLE_NAME);
+    char *bin = st_join_path(path, "pytorch_model.bin");
     int rc;
     if (!index || !single || !bin)
         rc = kvg_errorf(err, path, "out of memory");

@@ -76,4 +76,8 @@ int st_to_f32(const st_tensor *t, uint64_t first, size_t n, float *dst, kvg_erro
 void st_release(const st_tensor *t);
 void st_release_elems(const st_tensor *t, uint64_t first, uint64_t n);
 
+/* "dir/name", malloc'd (NULL when memory ran out), with no doubled '/' when
+ * dir already ends in one: for the files that sit beside a checkpoint. */
+char *st_join_path(const char *dir, const char *name);
+
 #endif
