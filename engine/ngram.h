@@ -27,10 +27,13 @@
 typedef struct kvg_ngram kvg_ngram;
 
 /* What the model knows about the words before the next one: the trie nodes
- * of the contexts (h1), (h2 h1), ... that are entries, and their backoffs. */
+ * of the contexts (h1), (h2 h1), ... that are entries, where their
+ * continuations are, and their backoffs. */
 typedef struct kvg_ngram_state {
     uint32_t len;                              /* contexts held, 0..order-1 */
     uint64_t node[KVG_NGRAM_MAX_ORDER - 1];    /* node[j]: level j+1 index of (h_{j+1} .. h_1) */
+    uint64_t lo[KVG_NGRAM_MAX_ORDER - 1];      /* its children: entries [lo[j], hi[j]) of level j+2 */
+    uint64_t hi[KVG_NGRAM_MAX_ORDER - 1];
     float backoff[KVG_NGRAM_MAX_ORDER - 1];    /* log10 backoff of that context */
 } kvg_ngram_state;
 
