@@ -18,6 +18,7 @@ typedef struct value_column {
 
 typedef struct level {
     uint64_t count, n_blocks;
+    uint64_t last_m;     /* entries in the last block */
     const uint8_t *hdr;  /* block headers, ngram_layout.h */
     ngram_header_layout hl;
     const uint8_t *rec;  /* block data */
@@ -35,8 +36,18 @@ struct kvg_ngram {
     uint32_t bos, eos;
     int quantized;
     kvg_vocab vocab;
-    level levels[KVG_NGRAM_MAX_ORDER + 1]; /* levels[1..order] */
+    const uint32_t *uni; /* level 1: [V+1][3] rows (prob bits, backoff bits, first child) */
+    level levels[KVG_NGRAM_MAX_ORDER + 1]; /* levels[2..order]; levels[1] only counts */
 };
+
+static inline float f32_of(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+static inline float uni_prob(const kvg_ngram *m, uint32_t w) { return f32_of(m->uni[3 * (uint64_t)w]); }
 
 /* Every read of block data is clamped into the tensor: a hand-made file
  * with bad headers reads wrong values (kvg_ngram_check finds those), never
@@ -61,14 +72,23 @@ static inline void block_at(const level *l, uint64_t b, block_view *v)
     if (b > l->n_blocks)
         b = l->n_blocks;
     uint64_t h = b * l->hl.bits;
-    v->pos = bits_get(l->hdr, h, l->hl.pos_bits);
-    unsigned kb = (unsigned)bits_get(l->hdr, h + l->hl.pos_bits, NGRAM_WIDTH_BITS);
-    unsigned cb = (unsigned)bits_get(l->hdr, h + l->hl.pos_bits + NGRAM_WIDTH_BITS, NGRAM_WIDTH_BITS);
+    unsigned kb, cb;
+    if (l->hl.bits <= 57) { /* the usual case: one load */
+        uint64_t x = bits_get(l->hdr, h, l->hl.bits);
+        v->pos = x & ((UINT64_C(1) << l->hl.pos_bits) - 1);
+        x >>= l->hl.pos_bits;
+        kb = (unsigned)(x & ((1u << NGRAM_WIDTH_BITS) - 1));
+        cb = (unsigned)((x >> NGRAM_WIDTH_BITS) & ((1u << NGRAM_WIDTH_BITS) - 1));
+        v->first = x >> (2 * NGRAM_WIDTH_BITS);
+    } else {
+        v->pos = bits_get(l->hdr, h, l->hl.pos_bits);
+        kb = (unsigned)bits_get(l->hdr, h + l->hl.pos_bits, NGRAM_WIDTH_BITS);
+        cb = (unsigned)bits_get(l->hdr, h + l->hl.pos_bits + NGRAM_WIDTH_BITS, NGRAM_WIDTH_BITS);
+        v->first = bits_get(l->hdr, h + l->hl.pos_bits + 2 * NGRAM_WIDTH_BITS, l->hl.first_bits);
+    }
     v->kbits = kb > NGRAM_MAX_KBITS ? NGRAM_MAX_KBITS : kb;
     v->cbits = cb > NGRAM_MAX_CBITS ? NGRAM_MAX_CBITS : cb;
-    v->first = l->has_next ? bits_get(l->hdr, h + l->hl.pos_bits + 2 * NGRAM_WIDTH_BITS, l->hl.first_bits) : 0;
-    uint64_t start = b << NGRAM_BLOCK_LOG;
-    v->m = start >= l->count ? 0 : l->count - start < NGRAM_BLOCK ? l->count - start : NGRAM_BLOCK;
+    v->m = b < l->n_blocks - 1 ? NGRAM_BLOCK : b == l->n_blocks - 1 ? l->last_m : 0;
 }
 
 static inline uint32_t key_in(const level *l, const block_view *v, uint64_t r)
@@ -192,11 +212,12 @@ static uint32_t word_of(const kvg_ngram *m, uint32_t n, uint64_t i, const uint64
     return key;
 }
 
-/* A per-thread memo of recent lookups, direct-mapped. Text is Zipfian: the
- * same (context, word) pairs come back again and again, and a hit replaces
- * a search through a long run (the continuations of "the") and the reads of
- * the entry's values and children by one probe into a table that stays in
- * L2. */
+/* A per-thread memo of recent level-2 lookups, direct-mapped. Text is
+ * Zipfian: the same (word, word) pairs come back again and again, and a hit
+ * replaces a search through a long run (the continuations of "the") and the
+ * reads of the entry's values and children by one probe into a table that
+ * stays in L2. Deeper levels have short runs, where the probe would cost
+ * about what it saves (measured). */
 #define CACHE_BITS 14
 struct kvg_ngram_cache {
     const kvg_ngram *model;
@@ -250,7 +271,7 @@ static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t
         return -1;
     struct cache_slot *s = NULL;
     uint64_t tag = 0;
-    if (cache && n <= 3) {
+    if (cache && n == 2) {
         tag = ((lo << 5) | n) + 1;
         uint64_t h = (tag * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)key * 0xC2B2AE3D27D4EB4Full);
         s = &cache->slot[h >> (64 - CACHE_BITS)];
@@ -266,14 +287,7 @@ static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t
         }
     }
     entry e;
-    int rc;
-    if (n == 1) { /* indexed by word id */
-        rc = key < m->levels[1].count ? 0 : -1;
-        if (rc == 0)
-            entry_at(&m->levels[1], key, &e);
-    } else {
-        rc = find_key(&m->levels[n], lo, hi, key, &e);
-    }
+    int rc = find_key(&m->levels[n], lo, hi, key, &e);
     if (rc == 0)
         link_of(m, n, &e, k);
     if (s && (rc != 0 || k->hi - k->lo <= UINT32_MAX)) {
@@ -290,15 +304,16 @@ static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t
     return rc;
 }
 
-/* Level 1 is indexed by word id. */
-static inline void unigram_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t word, link *k)
+/* Level 1 is a plain table indexed by word id (word < V). */
+static inline void unigram_link(const kvg_ngram *m, uint32_t word, link *k)
 {
-    if (find_link(m, cache, 1, 0, m->vocab_size, word, k) == 0)
-        return;
+    const uint32_t *row = m->uni + 3 * (uint64_t)word;
+    uint64_t n2 = m->levels[1].next_count;
     k->i = word;
-    k->prob = -INFINITY;
-    k->backoff = 0.0f;
-    k->lo = k->hi = 0;
+    k->prob = f32_of(row[0]);
+    k->backoff = f32_of(row[1]);
+    k->hi = row[5] < n2 ? row[5] : n2;
+    k->lo = row[2] < k->hi ? row[2] : k->hi;
 }
 
 float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t word, kvg_ngram_state *out,
@@ -317,7 +332,7 @@ float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const k
     /* The chain w, (h1 w), (h2 h1 w), ... stops at the first n-gram that is
      * not an entry; the last one found gives the probability. The key of
      * (h_{j+1} .. h1 w) is the rank of (h_j .. h1 w) among its siblings. */
-    unigram_link(m, cache, word, &chain[0]);
+    unigram_link(m, word, &chain[0]);
     float prob = chain[0].prob;
     uint32_t len = 1, key = word;
     for (uint32_t j = 0; j < in_len; j++) {
@@ -362,7 +377,7 @@ void kvg_ngram_bos_state(const kvg_ngram *m, kvg_ngram_state *st)
 {
     st->len = m->order > 1 ? 1 : 0;
     link k;
-    unigram_link(m, NULL, m->bos, &k);
+    unigram_link(m, m->bos, &k);
     st->node[0] = m->bos;
     st->lo[0] = k.lo;
     st->hi[0] = k.hi;
@@ -372,14 +387,10 @@ void kvg_ngram_bos_state(const kvg_ngram *m, kvg_ngram_state *st)
 void kvg_ngram_distribution(const kvg_ngram *m, const kvg_ngram_state *st, float *out)
 {
     uint32_t len = st->len;
-    const level *uni = &m->levels[1];
     /* Unigrams backed off through every context, in the same order of
      * additions as kvg_ngram_score, so both give the same bits. */
-    block_view v = {0, 0, 0, 0, 0};
     for (uint32_t w = 0; w < m->vocab_size; w++) {
-        if ((w & (NGRAM_BLOCK - 1)) == 0)
-            block_at(uni, w >> NGRAM_BLOCK_LOG, &v);
-        float p = prob_in(uni, &v, w & (NGRAM_BLOCK - 1));
+        float p = uni_prob(m, w);
         for (uint32_t j = 0; j < len; j++)
             p += st->backoff[j];
         out[w] = p;
@@ -408,13 +419,9 @@ void kvg_ngram_continuations(const kvg_ngram *m, const kvg_ngram_state *st, uint
                              kvg_ngram_visit_fn fn, void *user)
 {
     if (context_len == 0) {
-        const level *uni = &m->levels[1];
-        for (uint32_t w = 0; w < m->vocab_size; w++) {
-            entry e;
-            entry_at(uni, w, &e);
-            if (fn(user, w, prob_in(uni, &e.v, entry_r(&e))))
+        for (uint32_t w = 0; w < m->vocab_size; w++)
+            if (fn(user, w, uni_prob(m, w)))
                 return;
-        }
         return;
     }
     if (context_len > st->len)
@@ -558,8 +565,6 @@ static int check_level(const kvg_ngram *m, unsigned n, const uint64_t *parent_lo
         if (v.pos != pos)
             return kvg_errorf(err, path, "ngram.%u.blocks[%llu] does not start where the previous block ends", n,
                               (unsigned long long)b);
-        if (n == 1 && v.kbits != 0)
-            return kvg_errorf(err, path, "ngram.1.blocks[%llu] has keys", (unsigned long long)b);
         if (l->has_next && (v.first != child || w.first < v.first))
             return kvg_errorf(err, path, "ngram.%u.blocks[%llu] child pointer is out of order", n,
                               (unsigned long long)b);
@@ -586,8 +591,6 @@ static int check_level(const kvg_ngram *m, unsigned n, const uint64_t *parent_lo
     block_at(l, l->n_blocks, &w);
     if (w.pos != pos || (l->has_next && w.first != l->next_count))
         return kvg_errorf(err, path, "ngram.%u.blocks: the last header does not end the level", n);
-    if (n == 1)
-        return 0;
     /* keys, run by run (parent by parent) */
     const level *d = &m->levels[n - 1];
     for (uint64_t p = 0; p < d->count; p++) {
@@ -671,7 +674,20 @@ int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
             goto fail;
         }
     }
-    for (unsigned n = 1; n <= m->order; n++) {
+    m->levels[1].has_next = m->order > 1;
+    m->levels[1].next_count = m->order > 1 ? m->levels[2].count : 0;
+    const kvg_tensor *ut = kvg_tensor_find(f, "ngram.1.unigrams");
+    if (!ut || ut->dtype != KVG_DTYPE_U32 || ut->n_elems != 3 * ((uint64_t)m->vocab_size + 1)) {
+        kvg_errorf(err, path, "n-gram table \"ngram.1.unigrams\" is missing or not u32[%llu, 3]",
+                   (unsigned long long)m->vocab_size + 1);
+        goto fail;
+    }
+    m->uni = ut->data;
+    if (m->levels[1].next_count > UINT32_MAX) {
+        kvg_errorf(err, path, "more than 2^32 - 1 2-grams");
+        goto fail;
+    }
+    for (unsigned n = 2; n <= m->order; n++) {
         level *l = &m->levels[n];
         l->has_next = n < m->order;
         l->next_count = l->has_next ? m->levels[n + 1].count : 0;
@@ -683,6 +699,7 @@ int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
         if (!rec || !(hdr = part(f, n, "blocks", KVG_DTYPE_U64, err)))
             goto fail;
         l->n_blocks = ngram_blocks(l->count);
+        l->last_m = l->count - (l->n_blocks ? l->n_blocks - 1 : 0) * NGRAM_BLOCK;
         l->rec = rec->data;
         l->rec_limit = (rec->n_elems - 1) * 64;
         ngram_header_fields(&l->hl, rec->n_elems, l->has_next, l->next_count);
@@ -718,9 +735,24 @@ int kvg_ngram_check(const kvg_ngram *m, kvg_error *err)
             goto done;
         }
     }
-    for (unsigned n = 1; n <= m->order; n++)
-        if (check_level(m, n, n >= 2 ? lo[n - 1] : NULL, n >= 2 ? hi[n - 1] : NULL, n >= 2 ? sfx[n - 1] : NULL,
-                        n >= 3 ? lo[n - 2] : NULL, n >= 3 ? hi[n - 2] : NULL, lo[n], hi[n], sfx[n], err))
+    /* level 1: first children from 0, never decreasing, to count[2] */
+    uint64_t prev = 0, n2 = m->levels[1].next_count;
+    for (uint64_t w = 0; w <= m->vocab_size; w++) {
+        uint64_t v = m->uni[3 * w + 2];
+        if (v < prev || v > n2 || (w == 0 && v != 0) || (w == m->vocab_size && v != n2)) {
+            kvg_errorf(err, kvg_path(m->file), "ngram.1.unigrams: first child of word %llu is out of order or range",
+                       (unsigned long long)w);
+            goto done;
+        }
+        if (w > 0) {
+            lo[1][w - 1] = prev;
+            hi[1][w - 1] = v;
+        }
+        prev = v;
+    }
+    for (unsigned n = 2; n <= m->order; n++)
+        if (check_level(m, n, lo[n - 1], hi[n - 1], sfx[n - 1], n >= 3 ? lo[n - 2] : NULL, n >= 3 ? hi[n - 2] : NULL,
+                        lo[n], hi[n], sfx[n], err))
             goto done;
     rc = 0;
 done:

@@ -2,9 +2,10 @@
  *
  * Layout (format/SPEC.md §8): level n (1..N) holds the n-grams of order n,
  * sorted by their word-id tuples, so the continuations of a context are one
- * contiguous run of the next level. Level 1 is indexed by word id. Each entry
- * is one bit-packed record: word id (n >= 2), first child (n < N), and codes
- * of its log10 probability and backoff into per-level value tables.
+ * contiguous run of the next level. Level 1 is a plain table indexed by word
+ * id; levels 2..N are bit-packed blocks of 32 entries (keys, value codes,
+ * child offsets, each as narrow as the block allows), where the key of an
+ * entry at level n >= 3 is the rank of its suffix among its siblings.
  *
  * Scoring follows KenLM exactly: the matched length is the longest chain of
  * entries w, (h1 w), (h2 h1 w), ... present in the table, where missing
@@ -44,10 +45,11 @@ typedef struct kvg_ngram_state {
  * so even a malicious file cannot make them read outside the tables. */
 int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err);
 
-/* The deep check, O(n-grams): child pointers start at 0, never decrease and
- * end at the next level's count; word ids are < V and strictly increasing
- * among siblings (so binary search is exact). A file that passes answers
- * every lookup as the spec says. Run by `kvgram verify` and `score --verify`. */
+/* The deep check, O(n-grams): block headers agree with the data, child
+ * pointers start at 0, never decrease and end at the next level's count;
+ * keys are strictly increasing among siblings (so search is exact) and name
+ * an existing suffix. A file that passes answers every lookup as the spec
+ * says. Run by `kvgram verify` and `score --verify`. */
 int kvg_ngram_check(const kvg_ngram *m, kvg_error *err);
 void kvg_ngram_close(kvg_ngram *m);
 

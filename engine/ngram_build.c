@@ -816,6 +816,39 @@ done:
     return rc;
 }
 
+/* Level 1, exact and indexed by word id: ngram.1.unigrams, u32 [V+1][3],
+ * row w = (prob bits, backoff bits, first child in level 2); the last row
+ * is (0, 0, count[2]). */
+static int write_unigrams(kvg_writer *w, const kvg_ngram_input *in, const level *lv, const uint64_t *counts,
+                          wbuf *scratch, const char *where, kvg_error *err)
+{
+    uint32_t V = in->vocab_size, N = in->order;
+    uint64_t *next = NULL;
+    if (N > 1) {
+        if (counts[1] > UINT32_MAX)
+            return kvg_errorf(err, where, "more than 2^32 - 1 2-grams");
+        if (wbuf_reserve(scratch, (uint64_t)V + 1, 0))
+            return kvg_errorf(err, where, "out of memory");
+        next = scratch->p;
+        link_children(NULL, V, &lv[2], next);
+    }
+    uint32_t *rows = calloc((size_t)V + 1, 3 * sizeof *rows);
+    if (!rows)
+        return kvg_errorf(err, where, "out of memory");
+    for (uint64_t i = 0; i <= V; i++) {
+        if (i < V) {
+            memcpy(&rows[3 * i], &in->unigram_prob[i], 4);
+            if (N > 1)
+                memcpy(&rows[3 * i + 1], &in->unigram_backoff[i], 4);
+        }
+        rows[3 * i + 2] = next ? (uint32_t)next[i] : 0;
+    }
+    uint64_t shape[] = {(uint64_t)V + 1, 3};
+    int rc = kvg_writer_tensor(w, "ngram.1.unigrams", KVG_DTYPE_U32, 2, shape, rows, err);
+    free(rows);
+    return rc;
+}
+
 /* Level n's tables: value tables, then the blocks. codes: room for
  * 2 * count codes; keys: level n's keys (NULL at level 1). */
 static int write_level(kvg_writer *w, const kvg_ngram_input *in, const level *lv, uint32_t n, const uint64_t *counts,
@@ -824,13 +857,13 @@ static int write_level(kvg_writer *w, const kvg_ngram_input *in, const level *lv
 {
     uint32_t N = in->order;
     uint64_t count = counts[n - 1];
-    const level *l = n >= 2 ? &lv[n] : NULL;
+    if (n == 1)
+        return write_unigrams(w, in, lv, counts, scratch, where, err);
+    const level *l = &lv[n];
     column prob_col = {codes, 0, NULL, 0}, backoff_col = {codes + count, 0, NULL, 0};
     int rc = -1;
-    /* Unigrams are always exact (they are few; KenLM does the same). */
-    int q = n >= 2 ? quantize : 0;
-    if (encode_column(n, n == 1 ? in->unigram_prob : l->prob, count, q, scratch, &prob_col, err) ||
-        (n < N && encode_column(n, n == 1 ? in->unigram_backoff : l->backoff, count, q, scratch, &backoff_col, err)))
+    if (encode_column(n, l->prob, count, quantize, scratch, &prob_col, err) ||
+        (n < N && encode_column(n, l->backoff, count, quantize, scratch, &backoff_col, err)))
         goto done;
     uint64_t *next = NULL;
     if (n < N) {
