@@ -4,6 +4,7 @@
 #include "bpe.h"
 
 #include <pcre2.h>
+#include <utf8proc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -205,7 +206,9 @@ typedef struct added_tok {
 
 typedef struct step {
     bpe_step_kind kind;
-    pcre2_code *re;
+    pcre2_code *re; /* REGEX */
+    char *str, *with; /* PREPEND / REPLACE: NUL-terminated copies */
+    size_t str_len, with_len;
 } step;
 
 struct bpe {
@@ -231,6 +234,9 @@ struct bpe {
 
     uint32_t unk_id;
     int fuse_unk, ignore_merges;
+    bpe_symbols symbols;
+    int has_fallback;
+    uint32_t fallback[256]; /* CHARS / LLAMA2C: byte-fallback token of each byte, or BPE_NONE */
 };
 
 static int pair_get(const bpe *t, uint32_t left, uint32_t right, uint32_t *rank, uint32_t *merged)
@@ -283,8 +289,11 @@ void bpe_free(bpe *t)
     for (size_t i = 0; i < t->n_added; i++)
         free(t->added[i].content);
     free(t->added);
-    for (size_t i = 0; i < t->n_steps; i++)
+    for (size_t i = 0; i < t->n_steps; i++) {
         pcre2_code_free(t->steps[i].re);
+        free(t->steps[i].str);
+        free(t->steps[i].with);
+    }
     free(t->steps);
     pcre2_code_free(t->word_re);
     free(t);
@@ -329,6 +338,15 @@ int bpe_create(const bpe_config *cfg, const char *where, bpe **out, kvg_error *e
     t->unk_id = cfg->unk_id;
     t->fuse_unk = cfg->fuse_unk;
     t->ignore_merges = cfg->ignore_merges;
+    t->symbols = cfg->symbols;
+    t->has_fallback = cfg->byte_fallback != NULL && cfg->symbols != BPE_SYMBOLS_BYTES;
+    for (int b = 0; b < 256; b++) {
+        t->fallback[b] = t->has_fallback ? cfg->byte_fallback[b] : BPE_NONE;
+        if (t->fallback[b] != BPE_NONE && (t->fallback[b] >= n || !cfg->tokens[t->fallback[b]])) {
+            kvg_errorf(err, where, "byte-fallback token %u of byte 0x%02X is not a token", t->fallback[b], b);
+            goto fail;
+        }
+    }
     if (cfg->unk_id != BPE_NONE && (cfg->unk_id >= n || !cfg->tokens[cfg->unk_id])) {
         kvg_errorf(err, where, "unknown-token id %u is not a token", cfg->unk_id);
         goto fail;
@@ -401,10 +419,14 @@ int bpe_create(const bpe_config *cfg, const char *where, bpe **out, kvg_error *e
         size_t s = mix64(key) & t->pair_mask;
         while (t->pairs[s].key && t->pairs[s].key != key)
             s = (s + 1) & t->pair_mask;
-        t->pairs[s] = (pair_slot){key, (uint32_t)r, m->merged};
+        t->pairs[s] = (pair_slot){key, cfg->merge_ranks ? cfg->merge_ranks[r] : (uint32_t)r, m->merged};
     }
 
     /* added tokens */
+    if (cfg->n_added && cfg->symbols == BPE_SYMBOLS_LLAMA2C) {
+        kvg_errorf(err, where, "llama2.c-style symbols take no added tokens");
+        goto fail;
+    }
     t->added = calloc(cfg->n_added ? cfg->n_added : 1, sizeof *t->added);
     if (!t->added) {
         kvg_errorf(err, where, "out of memory");
@@ -443,10 +465,32 @@ int bpe_create(const bpe_config *cfg, const char *where, bpe **out, kvg_error *e
     for (size_t i = 0; i < cfg->n_steps; i++) {
         t->steps[i].kind = cfg->steps[i].kind;
         t->n_steps = i + 1;
-        if (cfg->steps[i].kind == BPE_STEP_REGEX) {
-            t->steps[i].re = compile_regex(cfg->steps[i].pattern, where, err);
+        const bpe_step *cs = &cfg->steps[i];
+        if (cfg->symbols == BPE_SYMBOLS_LLAMA2C && cs->kind != BPE_STEP_PREPEND && cs->kind != BPE_STEP_REPLACE) {
+            kvg_errorf(err, where, "llama2.c-style symbols take only prepend / replace steps");
+            goto fail;
+        }
+        if (cs->kind == BPE_STEP_REGEX) {
+            t->steps[i].re = compile_regex(cs->pattern, where, err);
             if (!t->steps[i].re)
                 goto fail;
+        } else if (cs->kind == BPE_STEP_PREPEND || cs->kind == BPE_STEP_REPLACE || cs->kind == BPE_STEP_META_ALWAYS ||
+                   cs->kind == BPE_STEP_META_FIRST) {
+            if (!cs->pattern || !cs->pattern[0] || (cs->kind == BPE_STEP_REPLACE && !cs->with)) {
+                kvg_errorf(err, where, "normalizer step %zu has an empty string", i);
+                goto fail;
+            }
+            t->steps[i].str = strdup(cs->pattern);
+            t->steps[i].with = strdup(cs->with ? cs->with : "");
+            if (!t->steps[i].str || !t->steps[i].with) {
+                kvg_errorf(err, where, "out of memory");
+                goto fail;
+            }
+            t->steps[i].str_len = strlen(cs->pattern);
+            t->steps[i].with_len = strlen(t->steps[i].with);
+        } else if (cs->kind > BPE_STEP_META_FIRST) {
+            kvg_errorf(err, where, "step %zu has an unknown kind %d", i, (int)cs->kind);
+            goto fail;
         }
     }
     t->word_re = compile_regex("^[\\p{L}\\p{N}\\p{M}_]", where, err);
@@ -484,6 +528,7 @@ typedef struct enc {
     pcre2_match_context *mctx; /* with a large JIT stack, made on first need */
     pcre2_jit_stack *jstack;
     kvg_error *err;
+    size_t prefix_len; /* LLAMA2C: bytes a PREPEND step put before the word (grouped apart from it) */
 } enc;
 
 static void emit(enc *e, uint32_t id)
@@ -530,34 +575,9 @@ static heap_item heap_pop(heap_item *h, size_t *n)
     return top;
 }
 
-/* BPE on one word (raw bytes), appending its ids. */
-static int encode_word(enc *e, const char *w, size_t len)
+/* One symbol per byte; bytes with no token become unk (fused if asked) or vanish. */
+static size_t byte_symbols(const bpe *t, const char *w, size_t len, symbol *s)
 {
-    const bpe *t = e->t;
-    if (len == 0)
-        return 0;
-    if (t->ignore_merges) {
-        uint32_t id = word_find(t, w, len);
-        if (id != BPE_NONE) {
-            emit(e, id);
-            return 0;
-        }
-    }
-    if (len > e->sym_cap) {
-        size_t c = len > 2 * e->sym_cap ? len : 2 * e->sym_cap;
-        symbol *s = realloc(e->sym, c * sizeof *s);
-        heap_item *h = realloc(e->heap, 2 * c * sizeof *h);
-        if (s)
-            e->sym = s;
-        if (h)
-            e->heap = h;
-        if (!s || !h)
-            return kvg_errorf(e->err, NULL, "out of memory");
-        e->sym_cap = c;
-        e->heap_cap = 2 * c;
-    }
-    /* one symbol per byte; bytes with no token become unk (fused if asked) or vanish */
-    symbol *s = e->sym;
     size_t ns = 0;
     int last_unk = 0;
     for (size_t i = 0; i < len; i++) {
@@ -577,12 +597,75 @@ static int encode_word(enc *e, const char *w, size_t len)
         s[ns] = (symbol){id, (int32_t)ns - 1, (int32_t)ns + 1, 1};
         ns++;
     }
-    if (ns == 0)
-        return 0;
-    s[ns - 1].next = -1;
+    return ns;
+}
 
-    /* HF's Word::merge_all: lowest (rank, pos) first; an entry whose pair
+static void push_symbol(symbol *s, size_t *ns, uint32_t id, size_t len)
+{
+    s[*ns] = (symbol){id, (int32_t)*ns - 1, (int32_t)*ns + 1, (uint32_t)len};
+    (*ns)++;
+}
+
+/* Byte length of the character at w[i..len): valid UTF-8 (the text was made
+ * valid before), or llama2.c's grouping of raw bytes. */
+static size_t char_len(const bpe *t, const unsigned char *w, size_t len, size_t i)
+{
+    size_t l = 1;
+    if (t->symbols == BPE_SYMBOLS_LLAMA2C) {
+        while (i + l < len && (w[i + l] & 0xC0) == 0x80 && l < 4)
+            l++;
+        return l;
+    }
+    uint32_t cp;
+    size_t bad;
+    l = utf8_char(w + i, len - i, &cp, &bad);
+    return l ? l : 1;
+}
+
+/* One symbol per character that is a token; any other character becomes its
+ * byte-fallback tokens when every byte has one, else unk (fused if asked),
+ * else vanishes. Like HF's BPE::merge_word, a pending unk is only flushed by
+ * the next character that is a token (or the end), not by byte fallback. */
+static size_t char_symbols(const bpe *t, const char *w, size_t len, size_t prefix_len, symbol *s)
+{
+    const unsigned char *u = (const unsigned char *)w;
+    size_t ns = 0, unk_len = 0;
+    for (size_t i = 0; i < len;) {
+        /* llama2.c adds its dummy prefix as a token of its own: no character spans it */
+        size_t l = i < prefix_len ? char_len(t, u, prefix_len, i) : char_len(t, u, len, i);
+        uint32_t id = word_find(t, w + i, l);
+        if (id != BPE_NONE) {
+            if (unk_len)
+                push_symbol(s, &ns, t->unk_id, unk_len);
+            unk_len = 0;
+            push_symbol(s, &ns, id, l);
+        } else {
+            int fb = t->has_fallback;
+            for (size_t k = 0; fb && k < l; k++)
+                fb = t->fallback[u[i + k]] != BPE_NONE;
+            if (fb) {
+                for (size_t k = 0; k < l; k++)
+                    push_symbol(s, &ns, t->fallback[u[i + k]], 1);
+            } else if (t->unk_id != BPE_NONE) {
+                if (unk_len && !t->fuse_unk) {
+                    push_symbol(s, &ns, t->unk_id, unk_len);
+                    unk_len = 0;
+                }
+                unk_len += l;
+            }
+        }
+        i += l;
+    }
+    if (unk_len)
+        push_symbol(s, &ns, t->unk_id, unk_len);
+    return ns;
+}
+
+/* HF's Word::merge_all: lowest (rank, pos) first; an entry whose pair
      * no longer yields its merged id is stale and skipped. */
+static void merge_symbols(enc *e, symbol *s, size_t ns)
+{
+    const bpe *t = e->t;
     size_t hn = 0;
     uint32_t rank, merged;
     for (size_t i = 0; i + 1 < ns; i++)
@@ -609,15 +692,100 @@ static int encode_word(enc *e, const char *w, size_t len)
         if (cur->next >= 0 && pair_get(t, cur->id, s[cur->next].id, &rank, &merged))
             heap_push(e->heap, &hn, (heap_item){rank, top.pos, merged});
     }
+}
+
+/* BPE on one word (raw bytes), appending its ids. */
+static int encode_word(enc *e, const char *w, size_t len)
+{
+    const bpe *t = e->t;
+    if (len == 0)
+        return 0;
+    if (t->ignore_merges) {
+        uint32_t id = word_find(t, w, len);
+        if (id != BPE_NONE) {
+            emit(e, id);
+            return 0;
+        }
+    }
+    if (len > e->sym_cap) {
+        size_t c = len > 2 * e->sym_cap ? len : 2 * e->sym_cap;
+        symbol *s = realloc(e->sym, c * sizeof *s);
+        heap_item *h = realloc(e->heap, 2 * c * sizeof *h);
+        if (s)
+            e->sym = s;
+        if (h)
+            e->heap = h;
+        if (!s || !h)
+            return kvg_errorf(e->err, NULL, "out of memory");
+        e->sym_cap = c;
+        e->heap_cap = 2 * c;
+    }
+    symbol *s = e->sym;
+    size_t ns = t->symbols == BPE_SYMBOLS_BYTES ? byte_symbols(t, w, len, s) : char_symbols(t, w, len, e->prefix_len, s);
+    if (ns == 0)
+        return 0;
+    s[ns - 1].next = -1;
+    merge_symbols(e, s, ns);
     for (int32_t i = 0; i >= 0; i = s[i].next)
         emit(e, s[i].id);
     return 0;
 }
 
-static int pretokenize(enc *e, size_t step_i, const char *p, size_t len);
+/* first: p starts the text (for Metaspace's prepend_scheme "first"). */
+static int pretokenize(enc *e, size_t step_i, const char *p, size_t len, int first);
+
+/* Replaces every occurrence of step k's string (left to right, not
+ * overlapping) and passes the result on. */
+static int replace_step(enc *e, size_t k, const char *p, size_t len, int first)
+{
+    const step *st = &e->t->steps[k];
+    size_t count = 0;
+    for (size_t i = 0; i + st->str_len <= len;) {
+        if (memcmp(p + i, st->str, st->str_len) == 0) {
+            count++;
+            i += st->str_len;
+        } else {
+            i++;
+        }
+    }
+    if (count == 0)
+        return pretokenize(e, k + 1, p, len, first);
+    size_t out_len = len - count * st->str_len + count * st->with_len;
+    char *q = malloc(out_len ? out_len : 1);
+    if (!q)
+        return kvg_errorf(e->err, NULL, "out of memory");
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        if (i + st->str_len <= len && memcmp(p + i, st->str, st->str_len) == 0) {
+            memcpy(q + o, st->with, st->with_len);
+            o += st->with_len;
+            i += st->str_len;
+        } else {
+            q[o++] = p[i++];
+        }
+    }
+    int rc = pretokenize(e, k + 1, q, out_len, first);
+    free(q);
+    return rc;
+}
+
+/* Unicode NFC of the (valid UTF-8) piece. */
+static int nfc_step(enc *e, size_t k, const char *p, size_t len, int first)
+{
+    if (len == 0)
+        return pretokenize(e, k + 1, p, len, first);
+    utf8proc_uint8_t *out = NULL;
+    utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)p, (utf8proc_ssize_t)len, &out,
+                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    if (n < 0)
+        return kvg_errorf(e->err, NULL, "NFC normalization failed: %s", utf8proc_errmsg(n));
+    int rc = pretokenize(e, k + 1, (const char *)out, (size_t)n, first);
+    free(out);
+    return rc;
+}
 
 /* Splits p[0..len) on step k's regex: matches and the gaps between them. */
-static int split_regex(enc *e, size_t k, const char *p, size_t len)
+static int split_regex(enc *e, size_t k, const char *p, size_t len, int first)
 {
     pcre2_code *re = e->t->steps[k].re;
     pcre2_match_data *md = e->md[k];
@@ -649,32 +817,48 @@ static int split_regex(enc *e, size_t k, const char *p, size_t len)
             pos = ms + (l ? l : 1);
             continue;
         }
-        if (ms > gap && pretokenize(e, k + 1, p + gap, ms - gap))
+        if (ms > gap && pretokenize(e, k + 1, p + gap, ms - gap, first && gap == 0))
             return -1;
-        if (pretokenize(e, k + 1, p + ms, me - ms))
+        if (pretokenize(e, k + 1, p + ms, me - ms, first && ms == 0))
             return -1;
         gap = pos = me;
     }
-    if (len > gap && pretokenize(e, k + 1, p + gap, len - gap))
+    if (len > gap && pretokenize(e, k + 1, p + gap, len - gap, first && gap == 0))
         return -1;
     return 0;
 }
 
-static int pretokenize(enc *e, size_t k, const char *p, size_t len)
+static int pretokenize(enc *e, size_t k, const char *p, size_t len, int first)
 {
     if (k == e->t->n_steps)
         return encode_word(e, p, len);
-    if (e->t->steps[k].kind == BPE_STEP_REGEX)
-        return split_regex(e, k, p, len);
-    /* BPE_STEP_PREFIX_SPACE */
-    if (len > 0 && p[0] == ' ')
-        return pretokenize(e, k + 1, p, len);
-    char *q = malloc(len + 1);
+    const step *st = &e->t->steps[k];
+    if (st->kind == BPE_STEP_REGEX)
+        return split_regex(e, k, p, len, first);
+    if (st->kind == BPE_STEP_REPLACE)
+        return replace_step(e, k, p, len, first);
+    if (st->kind == BPE_STEP_NFC)
+        return nfc_step(e, k, p, len, first);
+    /* PREFIX_SPACE: " " unless there is one; PREPEND: the string, to a non-empty piece;
+     * META_*: the string, to a non-empty piece not starting with it (META_FIRST: at the start) */
+    const char *pre = st->kind == BPE_STEP_PREFIX_SPACE ? " " : st->str;
+    size_t pl = st->kind == BPE_STEP_PREFIX_SPACE ? 1 : st->str_len;
+    int starts_with = len >= pl && memcmp(p, pre, pl) == 0;
+    int skip = st->kind == BPE_STEP_PREFIX_SPACE  ? starts_with
+               : st->kind == BPE_STEP_PREPEND     ? len == 0
+               : st->kind == BPE_STEP_META_ALWAYS ? len == 0 || starts_with
+                                                  : len == 0 || starts_with || !first;
+    if (skip)
+        return pretokenize(e, k + 1, p, len, first);
+    char *q = malloc(len + pl);
     if (!q)
         return kvg_errorf(e->err, NULL, "out of memory");
-    q[0] = ' ';
-    memcpy(q + 1, p, len);
-    int rc = pretokenize(e, k + 1, q, len + 1);
+    memcpy(q, pre, pl);
+    memcpy(q + pl, p, len);
+    if (e->t->symbols == BPE_SYMBOLS_LLAMA2C)
+        e->prefix_len = pl;
+    int rc = pretokenize(e, k + 1, q, len + pl, first);
+    e->prefix_len = 0;
     free(q);
     return rc;
 }
@@ -725,13 +909,13 @@ static int split_added(enc *e, const char *p, size_t len, pcre2_match_data *wmd)
             while (stop < len && (cl = utf8_char(u + stop, len - stop, &cp, &bad)) && is_white_space(cp))
                 stop += cl;
         }
-        if (start_offset < start && pretokenize(e, 0, p + start_offset, start - start_offset))
+        if (start_offset < start && pretokenize(e, 0, p + start_offset, start - start_offset, start_offset == 0))
             return -1;
         emit(e, hit->id);
         start_offset = stop;
     }
     if (start_offset < len)
-        return pretokenize(e, 0, p + start_offset, len - start_offset);
+        return pretokenize(e, 0, p + start_offset, len - start_offset, start_offset == 0);
     return 0;
 }
 
@@ -740,7 +924,8 @@ int bpe_encode(const bpe *t, const char *text, size_t len, uint32_t *ids, size_t
     *n = 0;
     int oom = 0;
     size_t clean_len = len;
-    char *clean = utf8_sanitize(text, len, &clean_len, &oom);
+    /* llama2.c works on the raw bytes; HF only ever sees text */
+    char *clean = t->symbols == BPE_SYMBOLS_LLAMA2C ? NULL : utf8_sanitize(text, len, &clean_len, &oom);
     if (oom)
         return kvg_errorf(err, NULL, "out of memory");
     enc e = {.t = t, .ids = ids, .cap = cap, .err = err};

@@ -25,6 +25,12 @@
  * UTF-8 bytes, is flagged BPE_TOKEN_UNREACHABLE (merging never produces it)
  * and decodes to those bytes -- HF's ByteLevel decoder does the same.
  *
+ * SentencePiece-style BPE (bpe_config.symbols CHARS / LLAMA2C) works on
+ * characters instead of bytes: tokens are the strings matched against the
+ * normalized text ("▁the", "<0x0A>"), a character that is no token becomes
+ * its byte-fallback tokens, and merges may carry explicit ranks (llama2.c's
+ * scores). The pipeline is the same otherwise.
+ *
  * Regexes are PCRE2, compiled with PCRE2_UTF | PCRE2_UCP (JIT when
  * available), patterns unchanged. Under UCP, PCRE2's \s is Unicode
  * White_Space (U+0085 in, U+FEFF out), as is HF's (Oniguruma's); JavaScript's
@@ -63,14 +69,31 @@ typedef struct bpe_added_token {
 } bpe_added_token;
 
 typedef enum bpe_step_kind {
-    BPE_STEP_REGEX,       /* split on a PCRE2 pattern, matches and gaps isolated */
-    BPE_STEP_PREFIX_SPACE /* prepend " " unless the piece starts with one */
+    BPE_STEP_REGEX,        /* split on a PCRE2 pattern, matches and gaps isolated */
+    BPE_STEP_PREFIX_SPACE, /* prepend " " unless the piece starts with one */
+    BPE_STEP_PREPEND,      /* prepend `pattern` to a non-empty piece (HF Prepend normalizer) */
+    BPE_STEP_REPLACE,      /* replace every `pattern` (a literal string) by `with` (HF Replace) */
+    BPE_STEP_NFC,          /* Unicode NFC (HF NFC normalizer; utf8proc) */
+    BPE_STEP_META_ALWAYS,  /* prepend `pattern` to a non-empty piece not starting with it (HF
+                            * Metaspace pre-tokenizer, prepend_scheme "always") */
+    BPE_STEP_META_FIRST    /* the same, only for the piece that starts the text ("first") */
 } bpe_step_kind;
 
 typedef struct bpe_step {
     bpe_step_kind kind;
-    const char *pattern; /* BPE_STEP_REGEX: NUL-terminated PCRE2 pattern */
+    const char *pattern; /* REGEX: NUL-terminated PCRE2 pattern; PREPEND / REPLACE: the string */
+    const char *with;    /* REPLACE: the replacement (NUL-terminated); else NULL */
 } bpe_step;
+
+/* How a word becomes its first symbols, before merging. */
+typedef enum bpe_symbols {
+    BPE_SYMBOLS_BYTES = 0,  /* one per byte (byte-level BPE) */
+    BPE_SYMBOLS_CHARS = 1,  /* one per UTF-8 character looked up whole in the vocab; a character
+                             * that is not a token becomes its byte-fallback tokens, else unk
+                             * (HF BPE with byte_fallback, SentencePiece style) */
+    BPE_SYMBOLS_LLAMA2C = 2 /* as CHARS, but on raw bytes the way llama2.c groups them (a byte and
+                             * up to 3 following continuation bytes; invalid UTF-8 not replaced) */
+} bpe_symbols;
 
 /* The GPT-2 pre-tokenizer regex (HF ByteLevel with use_regex). */
 #define BPE_GPT2_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
@@ -81,6 +104,7 @@ typedef struct bpe_config {
     const size_t *token_lens;
     const uint8_t *token_flags;  /* BPE_TOKEN_* per token, or NULL for none */
     const bpe_merge *merges;     /* by rank, best first */
+    const uint32_t *merge_ranks; /* merge i's rank (equal ranks merge leftmost first), or NULL: rank i */
     size_t n_merges;
     const bpe_added_token *added;
     size_t n_added;
@@ -89,6 +113,9 @@ typedef struct bpe_config {
     uint32_t unk_id;             /* BPE_NONE: bytes with no token are dropped (as HF does) */
     int fuse_unk;                /* consecutive unknown bytes become one unk */
     int ignore_merges;           /* a word that is a token is emitted whole (Llama 3) */
+    bpe_symbols symbols;
+    const uint32_t *byte_fallback; /* CHARS / LLAMA2C: 256 ids, the token of each byte (BPE_NONE:
+                                    * none), or NULL for no byte fallback */
 } bpe_config;
 
 typedef struct bpe bpe;

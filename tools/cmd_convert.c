@@ -8,6 +8,7 @@
 #include "arpa_convert.h"
 #include "cli.h"
 #include "commands.h"
+#include "llama2c_convert.h"
 
 static const char *const convert_help =
     "usage: kvgram convert INPUT -o OUTPUT.kvg [options]\n"
@@ -17,10 +18,13 @@ static const char *const convert_help =
     "\n"
     "Inputs:\n"
     "  MODEL.arpa, MODEL.arpa.gz   an ARPA back-off n-gram model (KenLM, SRILM, ...)\n"
+    "  MODEL.bin                   a llama2.c checkpoint (legacy, or export version 1 / 2)\n"
     "\n"
     "  -o, --output FILE   the .kvg file to write (required)\n"
     "  --quantize 8        n-grams: store probabilities and backoffs as 8-bit codes\n"
     "                      (per-order codebooks; unigrams stay exact). Default: exact f32\n"
+    "  --tokenizer TOK.bin llama2.c: its tokenizer file, stored in the .kvg\n"
+    "  --type T            transformers: matrices in f32 (default), f16 or bf16\n"
     "  --quiet             no progress on stderr (shown by default when it is a terminal)\n"
     "  -h, --help          this help\n";
 
@@ -28,6 +32,7 @@ int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     arpa_convert_options arpa = {0, isatty(2)};
+    llama2c_options l2c = {NULL, KVG_DTYPE_F32, isatty(2)};
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(convert_help, stdout);
@@ -40,8 +45,17 @@ int cmd_convert(int argc, char **argv)
             if (++i == argc || strcmp(argv[i], "8") != 0)
                 return cli_usage_error("convert", "--quantize takes 8 (bits)");
             arpa.quantize = 8;
+        } else if (strcmp(argv[i], "--tokenizer") == 0) {
+            if (++i == argc)
+                return cli_usage_error("convert", "--tokenizer needs a file name");
+            l2c.tokenizer = argv[i];
+        } else if (strcmp(argv[i], "--type") == 0) {
+            if (++i == argc || kvg_dtype_from_name(argv[i], &l2c.type) ||
+                (l2c.type != KVG_DTYPE_F32 && l2c.type != KVG_DTYPE_F16 && l2c.type != KVG_DTYPE_BF16))
+                return cli_usage_error("convert", "--type takes f32, f16 or bf16");
         } else if (strcmp(argv[i], "--quiet") == 0) {
             arpa.progress = 0;
+            l2c.progress = 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("convert", "unknown option %s", argv[i]);
         } else if (in) {
@@ -60,7 +74,8 @@ int cmd_convert(int argc, char **argv)
         return 1;
     }
     kvg_error err;
-    if (arpa_convert(in, out, &arpa, &err)) {
+    if (l2c.tokenizer || llama2c_is_checkpoint(in) ? llama2c_convert(in, out, &l2c, &err)
+                                                  : arpa_convert(in, out, &arpa, &err)) {
         cli_print_error(&err);
         return 1;
     }

@@ -15,112 +15,8 @@
 #include "bpe.h"
 #include "hf_tokenizer.h"
 #include "kvg_test.h"
+#include "tok_golden.h"
 
-static const char *src_dir(void)
-{
-    const char *s = getenv("KVG_SOURCE_DIR");
-    return s ? s : ".";
-}
-
-typedef struct tcase {
-    char *name;
-    char *input; /* what kvgram is given */
-    size_t input_len;
-    char *expect_decoded; /* decode(ids) must equal this */
-    size_t expect_decoded_len;
-    int lossy;            /* ... after invalid UTF-8 is replaced (the oracle decoded to a string) */
-    uint32_t *ids;
-    size_t n_ids;
-} tcase;
-
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static char *dup_bytes(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    memcpy(d, s, n);
-    d[n] = 0;
-    return d;
-}
-
-/* Reads a golden file; returns the number of cases (0 on failure, reported). */
-static size_t read_golden(const char *path, tcase **out)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "%s: cannot open (run tests/reference/make_tokenizer_goldens.js)\n", path);
-        kvg_test_failed++;
-        return 0;
-    }
-    size_t n = 0, cap = 0;
-    tcase *cs = NULL;
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t got;
-    while ((got = getline(&line, &lcap, f)) > 0) {
-        json_error_t je;
-        json_t *o = json_loadb(line, (size_t)got, JSON_ALLOW_NUL, &je);
-        if (!o) {
-            fprintf(stderr, "%s: bad JSON line: %s\n", path, je.text);
-            kvg_test_failed++;
-            continue;
-        }
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            cs = realloc(cs, cap * sizeof *cs);
-        }
-        tcase *c = &cs[n++];
-        memset(c, 0, sizeof *c);
-        c->name = strdup(json_string_value(json_object_get(o, "case")));
-        json_t *text = json_object_get(o, "text"), *hex = json_object_get(o, "bytes_hex");
-        json_t *dec = json_object_get(o, "decoded"), *ids = json_object_get(o, "ids");
-        if (hex) {
-            const char *h = json_string_value(hex);
-            c->input_len = strlen(h) / 2;
-            c->input = malloc(c->input_len + 1);
-            for (size_t i = 0; i < c->input_len; i++)
-                c->input[i] = (char)(hexval(h[2 * i]) * 16 + hexval(h[2 * i + 1]));
-        } else {
-            c->input_len = json_string_length(text);
-            c->input = dup_bytes(json_string_value(text), c->input_len);
-        }
-        json_t *d = dec ? dec : text;
-        c->lossy = dec != NULL;
-        c->expect_decoded_len = json_string_length(d);
-        c->expect_decoded = dup_bytes(json_string_value(d), c->expect_decoded_len);
-        c->n_ids = json_array_size(ids);
-        c->ids = malloc((c->n_ids ? c->n_ids : 1) * sizeof *c->ids);
-        for (size_t i = 0; i < c->n_ids; i++)
-            c->ids[i] = (uint32_t)json_integer_value(json_array_get(ids, i));
-        json_decref(o);
-    }
-    free(line);
-    fclose(f);
-    *out = cs;
-    return n;
-}
-
-static void free_cases(tcase *cs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(cs[i].name);
-        free(cs[i].input);
-        free(cs[i].expect_decoded);
-        free(cs[i].ids);
-    }
-    free(cs);
-}
-
-static void print_ids(const char *label, const uint32_t *ids, size_t n)
-{
-    fprintf(stderr, "  %s (%zu):", label, n);
-    for (size_t i = 0; i < n; i++)
-        fprintf(stderr, " %u", ids[i]);
-    fprintf(stderr, "\n");
-}
 
 /* Encodes c and compares; returns 1 when equal. */
 static int check_case(const char *tok, const bpe *t, const tcase *c, int quiet)
@@ -330,11 +226,29 @@ static void test_malformed(void)
     expect_refused("[1, 2]", "not a tokenizer.json");
     expect_refused("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}", "model type \"WordPiece\" is not supported");
     expect_refused("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "model type \"Unigram\" is not supported");
-    expect_refused("{\"normalizer\": {\"type\": \"NFC\"}, " BYTELEVEL ", " BPE_MODEL("", "[\"a b\"]") "}",
-                   "normalizer \"NFC\" is not supported");
-    expect_refused("{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, " BPE_MODEL("", "[\"a b\"]") "}",
-                   "pre_tokenizer type \"Metaspace\" is not supported");
-    expect_refused("{" BPE_MODEL("", "[\"a b\"]") "}", "pre_tokenizer is missing");
+    expect_refused("{\"normalizer\": {\"type\": \"Lowercase\"}, " BYTELEVEL ", " BPE_MODEL("", "[\"a b\"]") "}",
+                   "normalizer \"Lowercase\" is not supported");
+    expect_refused("{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFKC\"}]}, " BPE_MODEL("", "[]") "}",
+                   "normalizer \"NFKC\" is not supported");
+    expect_refused("{\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \" +\"}, \"content\": \"x\"}, " BPE_MODEL("", "[]") "}",
+                   "normalizer Replace: only a String pattern");
+    expect_refused("{\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}, " BPE_MODEL("", "[\"a b\"]") "}",
+                   "pre_tokenizer type \"WhitespaceSplit\" is not supported");
+    expect_refused("{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"ab\"}, " BPE_MODEL("", "[]") "}",
+                   "replacement \"ab\" is not one character");
+    expect_refused("{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"sometimes\"}, " BPE_MODEL("", "[]") "}",
+                   "prepend_scheme \"sometimes\" is not supported");
+    expect_refused("{\"decoder\": {\"type\": \"ByteLevel\"}, " BPE_MODEL("", "[]") "}",
+                   "decoder \"ByteLevel\" is not supported");
+    expect_refused("{\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": "
+                   "{\"String\": \"\xE2\x96\x81\"}, \"content\": \" \"}, {\"type\": \"Strip\", \"content\": \" \", "
+                   "\"start\": 2, \"stop\": 0}]}, " BPE_MODEL("", "[]") "}",
+                   "decoder Strip other than one leading space");
+    expect_refused("{\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"}]}, " BPE_MODEL("", "[]") "}",
+                   "decoder Sequence without Replace");
+    expect_refused("{\"normalizer\": {\"type\": \"Prepend\", \"prepend\": \"_\"}, \"added_tokens\": [{\"id\": 2, "
+                   "\"content\": \"ab\", \"special\": false}], " BPE_MODEL("", "[]") "}",
+                   "added token \"ab\" has normalized: true");
     expect_refused("{\"decoder\": {\"type\": \"Metaspace\"}, " BYTELEVEL ", " BPE_MODEL("", "[]") "}",
                    "decoder \"Metaspace\" is not supported");
     expect_refused("{" BYTELEVEL ", " BPE_MODEL("\"byte_fallback\": true, ", "[]") "}", "byte_fallback");

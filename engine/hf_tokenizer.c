@@ -1,5 +1,6 @@
 /* hf_tokenizer.c — tokenizer.json and vocab.json + merges.txt -> bpe (see hf_tokenizer.h). */
 #include "hf_tokenizer.h"
+#include "tokenizer_impl.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -70,8 +71,11 @@ typedef struct builder {
     bpe_added_token *added;
     size_t n_added;
     bpe_step steps[16];
-    char *patterns[16];
+    char *patterns[16], *withs[16];
     size_t n_steps;
+    int byte_level;           /* a ByteLevel pre-tokenizer: tokens are byte-level strings, symbols bytes */
+    uint32_t *byte_fallback;  /* BPE with byte_fallback: the "<0xXX>" token of each byte */
+    int normalizes;           /* a normalizer other than NFC changes the text */
 } builder;
 
 static void builder_free(builder *b)
@@ -85,8 +89,11 @@ static void builder_free(builder *b)
     for (size_t i = 0; i < b->n_added; i++)
         free((char *)b->added[i].content);
     free(b->added);
-    for (size_t i = 0; i < b->n_steps; i++)
+    for (size_t i = 0; i < b->n_steps; i++) {
         free(b->patterns[i]);
+        free(b->withs[i]);
+    }
+    free(b->byte_fallback);
 }
 
 /* Decodes a byte-level string to raw bytes. Returns 0 when some character
@@ -138,8 +145,14 @@ static int set_token(builder *b, uint32_t id, const char *s, size_t len, int fro
         return 0; /* an added token that is also in the vocab keeps the vocab's bytes */
     }
     int ok;
-    if (from_vocab) {
+    if (from_vocab && b->byte_level) {
         ok = bytelevel_decode(s, len, &b->tokens[id], &b->lens[id]);
+    } else if (from_vocab) { /* SentencePiece style: the string as it is matched */
+        b->tokens[id] = malloc(len ? len : 1);
+        if (b->tokens[id])
+            memcpy(b->tokens[id], s, len);
+        b->lens[id] = len;
+        ok = 1;
     } else {
         b->tokens[id] = malloc(len ? len : 1);
         if (b->tokens[id])
@@ -237,7 +250,8 @@ static int add_regex_step(builder *b, const char *pattern, size_t len, int liter
     }
     *o = 0;
     b->patterns[b->n_steps] = p;
-    b->steps[b->n_steps++] = (bpe_step){BPE_STEP_REGEX, p};
+    b->withs[b->n_steps] = NULL;
+    b->steps[b->n_steps++] = (bpe_step){BPE_STEP_REGEX, p, NULL};
     return 0;
 }
 
@@ -246,7 +260,25 @@ static int add_prefix_step(builder *b, kvg_error *err)
     if (b->n_steps == sizeof b->steps / sizeof b->steps[0])
         return kvg_errorf(err, b->path, "pre_tokenizer: too many steps");
     b->patterns[b->n_steps] = NULL;
-    b->steps[b->n_steps++] = (bpe_step){BPE_STEP_PREFIX_SPACE, NULL};
+    b->withs[b->n_steps] = NULL;
+    b->steps[b->n_steps++] = (bpe_step){BPE_STEP_PREFIX_SPACE, NULL, NULL};
+    return 0;
+}
+
+/* A step with string arguments (copied; NULL for none). */
+static int add_step(builder *b, bpe_step_kind kind, const char *str, const char *with, kvg_error *err)
+{
+    if (b->n_steps == sizeof b->steps / sizeof b->steps[0])
+        return kvg_errorf(err, b->path, "normalizer + pre_tokenizer: too many steps");
+    char *p = str ? strdup(str) : NULL, *w = with ? strdup(with) : NULL;
+    if ((str && !p) || (with && !w)) {
+        free(p);
+        free(w);
+        return kvg_errorf(err, b->path, "out of memory");
+    }
+    b->patterns[b->n_steps] = p;
+    b->withs[b->n_steps] = w;
+    b->steps[b->n_steps++] = (bpe_step){kind, p, w};
     return 0;
 }
 
@@ -276,8 +308,11 @@ static int finish(builder *b, uint32_t n_model_vocab, uint32_t unk_id, int fuse_
         .unk_id = unk_id,
         .fuse_unk = fuse_unk,
         .ignore_merges = ignore_merges,
+        .symbols = b->byte_level ? BPE_SYMBOLS_BYTES : BPE_SYMBOLS_CHARS,
+        .byte_fallback = b->byte_fallback,
     };
     t->n_model_vocab = n_model_vocab;
+    t->bos = t->eos = BPE_NONE;
     const char *where = b->path;
     memset(b, 0, sizeof *b); /* the arrays now belong to t */
     if (bpe_create(&t->cfg, where, &t->bpe, err)) {
@@ -293,19 +328,7 @@ void hf_tokenizer_free(hf_tokenizer *t)
     if (!t)
         return;
     bpe_free(t->bpe);
-    bpe_config *c = &t->cfg;
-    for (uint32_t i = 0; c->tokens && i < c->n_tokens; i++)
-        free((char *)c->tokens[i]);
-    free((void *)c->tokens);
-    free((void *)c->token_lens);
-    free((void *)c->token_flags);
-    free((void *)c->merges);
-    for (size_t i = 0; i < c->n_added; i++)
-        free((char *)c->added[i].content);
-    free((void *)c->added);
-    for (size_t i = 0; i < c->n_steps; i++)
-        free((char *)c->steps[i].pattern);
-    free((void *)c->steps);
+    tok_config_free(&t->cfg);
     free(t);
 }
 
@@ -340,53 +363,198 @@ static int parse_bytelevel(builder *b, json_t *pt, kvg_error *err)
     return 0;
 }
 
+/* HF Metaspace: spaces become the replacement, which is prepended as the scheme says, and with
+ * split the piece is cut before each replacement (MergedWithNext). */
+static int parse_metaspace(builder *b, json_t *p, kvg_error *err)
+{
+    json_t *rep = json_object_get(p, "replacement"), *scheme = json_object_get(p, "prepend_scheme");
+    const char *r = json_is_string(rep) ? json_string_value(rep) : "\xE2\x96\x81";
+    uint32_t cp = 0;
+    size_t rl = strlen(r);
+    const unsigned char *u = (const unsigned char *)r;
+    if (rl == 1 && u[0] < 0x80)
+        cp = u[0];
+    else if (rl == 2 && (u[0] & 0xE0) == 0xC0)
+        cp = (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F);
+    else if (rl == 3 && (u[0] & 0xF0) == 0xE0)
+        cp = (uint32_t)(u[0] & 0x0F) << 12 | (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F);
+    if (cp == 0)
+        return kvg_errorf(err, b->path, "pre_tokenizer Metaspace: replacement \"%s\" is not one character", r);
+    const char *sch = json_is_string(scheme) ? json_string_value(scheme)
+                      : get_bool(p, "add_prefix_space", 1) ? "always" : "never"; /* older files */
+    if (strcmp(sch, "always") != 0 && strcmp(sch, "first") != 0 && strcmp(sch, "never") != 0)
+        return kvg_errorf(err, b->path, "pre_tokenizer Metaspace: prepend_scheme \"%s\" is not supported", sch);
+    if (add_step(b, BPE_STEP_REPLACE, " ", r, err))
+        return -1;
+    if (strcmp(sch, "never") != 0 &&
+        add_step(b, strcmp(sch, "first") == 0 ? BPE_STEP_META_FIRST : BPE_STEP_META_ALWAYS, r, NULL, err))
+        return -1;
+    if (get_bool(p, "split", 1)) {
+        char re[64];
+        snprintf(re, sizeof re, "\\x{%X}[^\\x{%X}]*|[^\\x{%X}]+", cp, cp, cp);
+        if (add_regex_step(b, re, strlen(re), 0, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* One pre-tokenizer (top level or an item of a Sequence, LAST: it is the final one). */
+static int parse_pretokenizer_item(builder *b, json_t *p, int last, kvg_error *err)
+{
+    const char *ty = type_of(p);
+    if (!ty)
+        return kvg_errorf(err, b->path, "pre_tokenizer without a type");
+    if (strcmp(ty, "ByteLevel") == 0) {
+        if (!last)
+            return kvg_errorf(err, b->path, "pre_tokenizer: ByteLevel must be the last of the Sequence");
+        return parse_bytelevel(b, p, err);
+    }
+    if (strcmp(ty, "Metaspace") == 0)
+        return parse_metaspace(b, p, err);
+    if (strcmp(ty, "Split") == 0) {
+        json_t *pat = json_object_get(p, "pattern");
+        json_t *re = json_object_get(pat, "Regex"), *str = json_object_get(pat, "String");
+        json_t *beh = json_object_get(p, "behavior");
+        if (!json_is_string(re) && !json_is_string(str))
+            return kvg_errorf(err, b->path, "pre_tokenizer Split has no Regex or String pattern");
+        if (!json_is_string(beh) || strcmp(json_string_value(beh), "Isolated") != 0)
+            return kvg_errorf(err, b->path, "pre_tokenizer Split behavior \"%s\" is not supported (only Isolated)",
+                              json_is_string(beh) ? json_string_value(beh) : "?");
+        if (get_bool(p, "invert", 0))
+            return kvg_errorf(err, b->path, "pre_tokenizer Split with invert: true is not supported");
+        json_t *s = re ? re : str;
+        return add_regex_step(b, json_string_value(s), json_string_length(s), !re, err);
+    }
+    if (strcmp(ty, "Digits") == 0) {
+        const char *pat = get_bool(p, "individual_digits", 0) ? "\\p{N}" : "\\p{N}+";
+        return add_regex_step(b, pat, strlen(pat), 0, err);
+    }
+    return kvg_errorf(err, b->path, "pre_tokenizer type \"%s\" is not supported (ByteLevel, Metaspace, Split, Digits, "
+                      "Sequence)", ty);
+}
+
 static int parse_pretokenizer(builder *b, json_t *pt, kvg_error *err)
 {
+    if (!pt || json_is_null(pt))
+        return 0; /* SentencePiece style: the normalizer did the work; the text is one word */
     const char *type = json_is_object(pt) ? type_of(pt) : NULL;
     if (!type)
-        return kvg_errorf(err, b->path, "pre_tokenizer is missing: only byte-level BPE (pre_tokenizer ByteLevel) is supported");
-    if (strcmp(type, "ByteLevel") == 0)
-        return parse_bytelevel(b, pt, err);
+        return kvg_errorf(err, b->path, "pre_tokenizer has no type");
     if (strcmp(type, "Sequence") != 0)
-        return kvg_errorf(err, b->path, "pre_tokenizer type \"%s\" is not supported (ByteLevel, or a Sequence ending in ByteLevel)", type);
+        return parse_pretokenizer_item(b, pt, 1, err);
     json_t *list = json_object_get(pt, "pretokenizers");
     size_t n = json_array_size(list);
     if (n == 0)
         return kvg_errorf(err, b->path, "pre_tokenizer Sequence has no pretokenizers");
-    for (size_t i = 0; i < n; i++) {
-        json_t *p = json_array_get(list, i);
-        const char *ty = type_of(p);
-        if (!ty)
-            return kvg_errorf(err, b->path, "pre_tokenizer Sequence item %zu has no type", i);
-        if (strcmp(ty, "ByteLevel") == 0) {
-            if (i != n - 1)
-                return kvg_errorf(err, b->path, "pre_tokenizer: ByteLevel must be the last of the Sequence");
-            if (parse_bytelevel(b, p, err))
+    for (size_t i = 0; i < n; i++)
+        if (parse_pretokenizer_item(b, json_array_get(list, i), i + 1 == n, err))
+            return -1;
+    return 0;
+}
+
+/* 1 when the pre-tokenizer is or contains ByteLevel: byte-level BPE. */
+static int has_bytelevel(json_t *pt)
+{
+    const char *type = type_of(pt);
+    if (type && strcmp(type, "ByteLevel") == 0)
+        return 1;
+    json_t *list = json_object_get(pt, "pretokenizers");
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (has_bytelevel(json_array_get(list, i)))
+            return 1;
+    return 0;
+}
+
+static int parse_normalizer(builder *b, json_t *n, kvg_error *err)
+{
+    if (!n || json_is_null(n))
+        return 0;
+    const char *type = type_of(n);
+    if (!type)
+        return kvg_errorf(err, b->path, "normalizer has no type");
+    if (strcmp(type, "Sequence") == 0) {
+        json_t *list = json_object_get(n, "normalizers");
+        for (size_t i = 0; i < json_array_size(list); i++)
+            if (parse_normalizer(b, json_array_get(list, i), err))
                 return -1;
-        } else if (strcmp(ty, "Split") == 0) {
-            json_t *pat = json_object_get(p, "pattern");
-            json_t *re = json_object_get(pat, "Regex"), *str = json_object_get(pat, "String");
-            json_t *beh = json_object_get(p, "behavior");
-            if (!json_is_string(re) && !json_is_string(str))
-                return kvg_errorf(err, b->path, "pre_tokenizer Split has no Regex or String pattern");
-            if (!json_is_string(beh) || strcmp(json_string_value(beh), "Isolated") != 0)
-                return kvg_errorf(err, b->path, "pre_tokenizer Split behavior \"%s\" is not supported (only Isolated)",
-                                  json_is_string(beh) ? json_string_value(beh) : "?");
-            if (get_bool(p, "invert", 0))
-                return kvg_errorf(err, b->path, "pre_tokenizer Split with invert: true is not supported");
-            json_t *s = re ? re : str;
-            if (add_regex_step(b, json_string_value(s), json_string_length(s), !re, err))
-                return -1;
-        } else if (strcmp(ty, "Digits") == 0) {
-            const char *pat = get_bool(p, "individual_digits", 0) ? "\\p{N}" : "\\p{N}+";
-            if (add_regex_step(b, pat, strlen(pat), 0, err))
-                return -1;
+        return 0;
+    }
+    if (strcmp(type, "NFC") == 0)
+        return add_step(b, BPE_STEP_NFC, NULL, NULL, err);
+    if (strcmp(type, "Prepend") == 0) {
+        json_t *pre = json_object_get(n, "prepend");
+        if (!json_is_string(pre) || json_string_length(pre) == 0 || strlen(json_string_value(pre)) != json_string_length(pre))
+            return kvg_errorf(err, b->path, "normalizer Prepend has no \"prepend\" string");
+        b->normalizes = 1;
+        return add_step(b, BPE_STEP_PREPEND, json_string_value(pre), NULL, err);
+    }
+    if (strcmp(type, "Replace") == 0) {
+        json_t *str = json_object_get(json_object_get(n, "pattern"), "String"), *content = json_object_get(n, "content");
+        if (!json_is_string(str) || !json_is_string(content))
+            return kvg_errorf(err, b->path, "normalizer Replace: only a String pattern and content are supported");
+        if (json_string_length(str) == 0 || strlen(json_string_value(str)) != json_string_length(str) ||
+            strlen(json_string_value(content)) != json_string_length(content))
+            return kvg_errorf(err, b->path, "normalizer Replace: empty pattern or a NUL byte");
+        b->normalizes = 1;
+        return add_step(b, BPE_STEP_REPLACE, json_string_value(str), json_string_value(content), err);
+    }
+    return kvg_errorf(err, b->path, "normalizer \"%s\" is not supported (NFC, Prepend, Replace, Sequence)", type);
+}
+
+/* The decoder, as a tok_decoder: ByteLevel (byte-level BPE); for SentencePiece style
+ * Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0)] (ByteFallback optional) or
+ * Metaspace with a prepend scheme. */
+static int parse_decoder(builder *b, json_t *d, int *out, kvg_error *err)
+{
+    const char *type = d && !json_is_null(d) ? type_of(d) : "null";
+    *out = TOK_DECODE_BYTES;
+    if (b->byte_level) {
+        if (!type || (strcmp(type, "ByteLevel") != 0 && strcmp(type, "null") != 0))
+            return kvg_errorf(err, b->path, "decoder \"%s\" is not supported with a ByteLevel pre-tokenizer (only "
+                              "ByteLevel)", type ? type : "?");
+        return 0;
+    }
+    if (type && strcmp(type, "null") == 0)
+        return 0;
+    if (type && strcmp(type, "Metaspace") == 0) {
+        json_t *scheme = json_object_get(d, "prepend_scheme");
+        if ((json_is_string(scheme) && strcmp(json_string_value(scheme), "never") == 0) ||
+            (!scheme && !get_bool(d, "add_prefix_space", 1)))
+            return kvg_errorf(err, b->path, "decoder Metaspace without a prepend scheme is not supported");
+        *out = TOK_DECODE_METASPACE;
+        return 0;
+    }
+    if (!type || strcmp(type, "Sequence") != 0)
+        return kvg_errorf(err, b->path, "decoder \"%s\" is not supported (ByteLevel, Metaspace, or a Sequence of "
+                          "Replace, ByteFallback, Fuse, Strip)", type ? type : "?");
+    json_t *list = json_object_get(d, "decoders");
+    int replace = 0, fallback = 0, strip = 0;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *x = json_array_get(list, i);
+        const char *t = type_of(x);
+        if (t && strcmp(t, "Replace") == 0) {
+            json_t *str = json_object_get(json_object_get(x, "pattern"), "String"), *c = json_object_get(x, "content");
+            replace = json_is_string(str) && strcmp(json_string_value(str), "\xE2\x96\x81") == 0 && json_is_string(c) &&
+                      strcmp(json_string_value(c), " ") == 0;
+            if (!replace)
+                return kvg_errorf(err, b->path, "decoder Replace other than \"\xE2\x96\x81\" -> \" \" is not supported");
+        } else if (t && strcmp(t, "ByteFallback") == 0) {
+            fallback = 1;
+        } else if (t && strcmp(t, "Fuse") == 0) {
+            /* concatenation: what decoding does anyway */
+        } else if (t && strcmp(t, "Strip") == 0) {
+            json_t *c = json_object_get(x, "content"), *start = json_object_get(x, "start"), *stop = json_object_get(x, "stop");
+            strip = json_is_string(c) && strcmp(json_string_value(c), " ") == 0 && json_integer_value(start) == 1 &&
+                    json_integer_value(stop) == 0;
+            if (!strip)
+                return kvg_errorf(err, b->path, "decoder Strip other than one leading space is not supported");
         } else {
-            return kvg_errorf(err, b->path, "pre_tokenizer type \"%s\" (in a Sequence) is not supported", ty);
+            return kvg_errorf(err, b->path, "decoder \"%s\" (in a Sequence) is not supported", t ? t : "?");
         }
     }
-    if (strcmp(type_of(json_array_get(list, n - 1)), "ByteLevel") != 0)
-        return kvg_errorf(err, b->path, "pre_tokenizer Sequence does not end in ByteLevel: only byte-level BPE is supported");
+    if (!replace || !strip)
+        return kvg_errorf(err, b->path, "decoder Sequence without Replace(\"\xE2\x96\x81\", \" \") and Strip is not supported");
+    *out = fallback ? TOK_DECODE_SENTENCEPIECE : TOK_DECODE_METASPACE;
     return 0;
 }
 
@@ -470,8 +638,8 @@ static int parse_model(builder *b, json_t *model, uint32_t *unk_id, kvg_error *e
         type = "BPE"; /* older files leave the type out */
     if (!type || strcmp(type, "BPE") != 0)
         return kvg_errorf(err, b->path, "model type \"%s\" is not supported (only byte-level BPE)", type ? type : "?");
-    if (get_bool(model, "byte_fallback", 0))
-        return kvg_errorf(err, b->path, "BPE with byte_fallback (SentencePiece-style) is not supported yet");
+    if (get_bool(model, "byte_fallback", 0) && b->byte_level)
+        return kvg_errorf(err, b->path, "BPE with byte_fallback under a ByteLevel pre-tokenizer is not supported");
     json_t *dropout = json_object_get(model, "dropout");
     if (dropout && !json_is_null(dropout) && json_number_value(dropout) != 0.0)
         return kvg_errorf(err, b->path, "BPE dropout is not supported");
@@ -479,6 +647,16 @@ static int parse_model(builder *b, json_t *model, uint32_t *unk_id, kvg_error *e
         return kvg_errorf(err, b->path, "BPE continuing_subword_prefix / end_of_word_suffix are not supported");
     if (load_vocab(b, json_object_get(model, "vocab"), err))
         return -1;
+    if (get_bool(model, "byte_fallback", 0)) { /* HF looks up format!("<{:#04X}>", byte) */
+        if (!(b->byte_fallback = malloc(256 * sizeof *b->byte_fallback)))
+            return kvg_errorf(err, b->path, "out of memory");
+        for (int c = 0; c < 256; c++) {
+            char name[8];
+            snprintf(name, sizeof name, "<0x%02X>", c);
+            if (!vocab_id(b, name, 6, &b->byte_fallback[c]))
+                b->byte_fallback[c] = BPE_NONE;
+        }
+    }
     *unk_id = BPE_NONE;
     json_t *unk = json_object_get(model, "unk_token");
     if (json_is_string(unk) && !vocab_id(b, json_string_value(unk), json_string_length(unk), unk_id))
@@ -512,8 +690,85 @@ static int parse_model(builder *b, json_t *model, uint32_t *unk_id, kvg_error *e
     return 0;
 }
 
+/* The id of a post-processor's special token: TemplateProcessing names it
+ * by its key in special_tokens, whose "ids" must be one id. */
+static int template_special(const char *path, json_t *specials, json_t *item, uint32_t *id, kvg_error *err)
+{
+    json_t *name = json_object_get(json_object_get(item, "SpecialToken"), "id");
+    json_t *ids = json_object_get(json_object_get(specials, json_string_value(name)), "ids");
+    if (!json_is_string(name) || json_array_size(ids) != 1 || !json_is_integer(json_array_get(ids, 0)) ||
+        json_integer_value(json_array_get(ids, 0)) < 0 || json_integer_value(json_array_get(ids, 0)) >= UINT32_MAX)
+        return kvg_errorf(err, path, "post_processor TemplateProcessing: special token \"%s\" has no single id",
+                          json_is_string(name) ? json_string_value(name) : "?");
+    *id = (uint32_t)json_integer_value(json_array_get(ids, 0));
+    return 0;
+}
+
+/* An id from a ["token", id] pair (RobertaProcessing / BertProcessing cls and sep). */
+static int pair_id(const char *path, json_t *pair, const char *what, uint32_t *id, kvg_error *err)
+{
+    json_t *v = json_array_get(pair, 1);
+    if (json_array_size(pair) != 2 || !json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) >= UINT32_MAX)
+        return kvg_errorf(err, path, "post_processor: %s is not a [\"token\", id] pair", what);
+    *id = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+/* BOS/EOS and whether BOS is prepended, as the post_processor adds them to a single sequence. */
+static int parse_post_processor(const char *path, json_t *pp, hf_tokenizer *h, kvg_error *err)
+{
+    if (!pp || json_is_null(pp))
+        return 0;
+    const char *type = type_of(pp);
+    if (!type)
+        return kvg_errorf(err, path, "post_processor has no type");
+    h->special_known = 1;
+    if (strcmp(type, "ByteLevel") == 0)
+        return 0; /* offsets only */
+    if (strcmp(type, "Sequence") == 0) {
+        json_t *list = json_object_get(pp, "processors");
+        for (size_t i = 0; i < json_array_size(list); i++)
+            if (parse_post_processor(path, json_array_get(list, i), h, err))
+                return -1;
+        return 0;
+    }
+    if (strcmp(type, "RobertaProcessing") == 0 || strcmp(type, "BertProcessing") == 0) {
+        h->adds_bos = 1;
+        return pair_id(path, json_object_get(pp, "cls"), "cls", &h->bos, err) ||
+               pair_id(path, json_object_get(pp, "sep"), "sep", &h->eos, err) ? -1 : 0;
+    }
+    if (strcmp(type, "TemplateProcessing") != 0)
+        return kvg_errorf(err, path, "post_processor type \"%s\" is not supported (TemplateProcessing, ByteLevel, "
+                          "RobertaProcessing, BertProcessing, Sequence)", type);
+    json_t *single = json_object_get(pp, "single"), *specials = json_object_get(pp, "special_tokens");
+    size_t before = 0, after = 0;
+    int seen_text = 0;
+    for (size_t i = 0; i < json_array_size(single); i++) {
+        json_t *item = json_array_get(single, i);
+        if (json_object_get(item, "Sequence")) {
+            seen_text = 1;
+            continue;
+        }
+        uint32_t id = 0;
+        if (template_special(path, specials, item, &id, err))
+            return -1;
+        if (seen_text) {
+            h->eos = id;
+            after++;
+        } else {
+            h->bos = id;
+            h->adds_bos = 1;
+            before++;
+        }
+    }
+    if (!seen_text || before > 1 || after > 1)
+        return kvg_errorf(err, path, "post_processor TemplateProcessing: \"single\" is not [BOS] $A [EOS]");
+    return 0;
+}
+
 /* Reads and parses a (possibly gzipped) JSON file; NULL with err set on failure. */
-static json_t *load_json_file(const char *path, kvg_error *err)
+json_t *hf_json_load(const char *path, kvg_error *err)
 {
     size_t len;
     char *text = read_file(path, &len, err);
@@ -530,7 +785,7 @@ static json_t *load_json_file(const char *path, kvg_error *err)
 int hf_tokenizer_load_json(const char *path, hf_tokenizer **out, kvg_error *err)
 {
     *out = NULL;
-    json_t *root = load_json_file(path, err);
+    json_t *root = hf_json_load(path, err);
     if (!root)
         return -1;
     builder b = {.path = path};
@@ -539,16 +794,11 @@ int hf_tokenizer_load_json(const char *path, hf_tokenizer **out, kvg_error *err)
         kvg_errorf(err, path, "not a tokenizer.json (the top level is not an object)");
         goto done;
     }
-    json_t *norm = json_object_get(root, "normalizer");
-    if (norm && !json_is_null(norm)) {
-        kvg_errorf(err, path, "normalizer \"%s\" is not supported", type_of(norm) ? type_of(norm) : "?");
+    b.byte_level = has_bytelevel(json_object_get(root, "pre_tokenizer"));
+    int decoder;
+    if (parse_decoder(&b, json_object_get(root, "decoder"), &decoder, err) ||
+        parse_normalizer(&b, json_object_get(root, "normalizer"), err))
         goto done;
-    }
-    json_t *dec = json_object_get(root, "decoder");
-    if (dec && !json_is_null(dec) && (!type_of(dec) || strcmp(type_of(dec), "ByteLevel") != 0)) {
-        kvg_errorf(err, path, "decoder \"%s\" is not supported (only ByteLevel)", type_of(dec) ? type_of(dec) : "?");
-        goto done;
-    }
     json_t *added = json_object_get(root, "added_tokens");
     if (added && !json_is_null(added) && !json_is_array(added)) {
         kvg_errorf(err, path, "added_tokens is not an array");
@@ -560,8 +810,23 @@ int hf_tokenizer_load_json(const char *path, hf_tokenizer **out, kvg_error *err)
         parse_added(&b, added, (uint32_t)json_object_size(json_object_get(model, "vocab")), err) ||
         parse_pretokenizer(&b, json_object_get(root, "pre_tokenizer"), err))
         goto done;
+    for (size_t i = 0; b.normalizes && i < json_array_size(added); i++) {
+        json_t *a = json_array_get(added, i);
+        if (get_bool(a, "normalized", !get_bool(a, "special", 0))) {
+            kvg_errorf(err, path, "added token \"%s\" has normalized: true under a normalizer that changes the text: "
+                       "not supported", json_string_value(json_object_get(a, "content")));
+            goto done;
+        }
+    }
     rc = finish(&b, (uint32_t)json_object_size(json_object_get(model, "vocab")), unk_id,
                 get_bool(model, "fuse_unk", 0), get_bool(model, "ignore_merges", 0), out, err);
+    if (rc == 0)
+        (*out)->decoder = decoder;
+    if (rc == 0 && parse_post_processor(path, json_object_get(root, "post_processor"), *out, err)) {
+        hf_tokenizer_free(*out);
+        *out = NULL;
+        rc = -1;
+    }
 done:
     builder_free(&b);
     json_decref(root);
@@ -573,11 +838,11 @@ done:
 int hf_tokenizer_load_gpt2(const char *vocab_json, const char *merges_txt, hf_tokenizer **out, kvg_error *err)
 {
     *out = NULL;
-    json_t *vocab = load_json_file(vocab_json, err);
+    json_t *vocab = hf_json_load(vocab_json, err);
     if (!vocab)
         return -1;
     size_t len;
-    builder b = {.path = vocab_json};
+    builder b = {.path = vocab_json, .byte_level = 1};
     int rc = -1;
     char *m = NULL;
     if (load_vocab(&b, vocab, err))

@@ -1,0 +1,89 @@
+/* kernels.h — the scalar reference ops every transformer family is built from.
+ *
+ * Each op works on a whole batch of tokens at once: activations are row-major
+ * matrices [n_tok, width] of f32, one row per token. These are the reference
+ * implementations: plain C, written for clarity and exactness first; a SIMD
+ * path (issue 5) replaces them op by op and is tested against them.
+ *
+ * Parallelism: kvg_matmul and kvg_attention open their own OpenMP parallel
+ * region (omp_get_max_threads() threads; call them from serial code). Every
+ * output element is computed by one thread in a fixed order, so results are
+ * bit-identical for any thread count. */
+#ifndef KVG_KERNELS_H
+#define KVG_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvg_dtype.h"
+
+/* y[n_tok, n_out] = x[n_tok, n_in] · W^T + b.
+ * W is [n_out, n_in] row-major in wtype (f32, f16 or bf16), like torch
+ * nn.Linear's weight; b is [n_out] f32 or NULL. y must not alias x.
+ * Returns 0, or -1 for an unsupported wtype (nothing written). */
+int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+               size_t n_in, size_t n_out);
+
+/* Row i of a [rows, n] matrix in wtype, converted to f32 into out[n]. */
+void kvg_row_to_f32(const void *w, kvg_dtype wtype, size_t n, size_t i, float *out);
+
+/* out[n_tok, d] = x / sqrt(mean(x^2) + eps) * w        (RMSNorm, per row). out may be x. */
+void kvg_rmsnorm(float *out, const float *x, const float *w, size_t n_tok, size_t d, float eps);
+
+/* out[n_tok, d] = (x - mean) / sqrt(var + eps) * w + b (LayerNorm, biased variance). out may be x. */
+void kvg_layernorm(float *out, const float *x, const float *w, const float *b, size_t n_tok, size_t d, float eps);
+
+/* Rotary position embedding parameters for one model. */
+typedef enum { KVG_ROPE_NONE, KVG_ROPE_LINEAR, KVG_ROPE_LLAMA3 } kvg_rope_scaling;
+typedef struct kvg_rope {
+    uint32_t head_dim;        /* elements per head */
+    uint32_t rot_dims;        /* leading elements of each head that rotate (even, <= head_dim) */
+    double theta;             /* base, e.g. 10000 */
+    kvg_rope_scaling scaling;
+    double factor;            /* linear / llama3: positions (frequencies) divided by it */
+    double low_freq_factor, high_freq_factor; /* llama3 */
+    double original_context;  /* llama3: original max position embeddings */
+} kvg_rope;
+
+/* inv_freq[rot_dims/2]: the per-pair angular frequency (radians per
+ * position) after scaling, as HF's rope_init functions compute them. */
+void kvg_rope_frequencies(const kvg_rope *r, double *inv_freq);
+
+/* Rotates x[n_tok, n_heads, head_dim] in place, token t at position pos[t],
+ * in the "rotate_half" convention: within the first rot_dims of a head,
+ * element i pairs with element i + rot_dims/2 (i < rot_dims/2):
+ *   x'[i]      = x[i] cos(p f_i) - x[i+h] sin(p f_i)
+ *   x'[i + h]  = x[i+h] cos(p f_i) + x[i] sin(p f_i),   h = rot_dims/2.
+ * inv_freq from kvg_rope_frequencies. */
+void kvg_rope_apply(float *x, const uint32_t *pos, size_t n_tok, size_t n_heads, const kvg_rope *r,
+                    const double *inv_freq);
+
+/* Element-wise activations over n values, in place. */
+void kvg_gelu_tanh(float *x, size_t n); /* 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))) (GPT-2 gelu_new) */
+void kvg_gelu_erf(float *x, size_t n);  /* 0.5x(1 + erf(x/sqrt 2)) */
+void kvg_silu(float *x, size_t n);      /* x / (1 + e^-x) */
+/* SwiGLU: gate[i] = silu(gate[i]) * up[i], n values. */
+void kvg_swiglu(float *gate, const float *up, size_t n);
+/* x[i] += y[i] (residual adds), n values. */
+void kvg_add(float *x, const float *y, size_t n);
+
+/* Causal multi-head attention with grouped-query heads, over a batch whose
+ * tokens belong to independent sequences (KV cache slots).
+ *   q    [n_tok, n_heads * head_dim]    queries (already rotated)
+ *   k, v [n_slots, slot_len, n_kv * head_dim]  caches holding, for slot s,
+ *        every position 0..pos[t] of the tokens that attend to it
+ *   out  [n_tok, n_heads * head_dim]
+ * Token t (slot slot[t], position pos[t]) attends to positions 0..pos[t] of
+ * its slot; head h reads kv head h / (n_heads / n_kv). Scores are scaled by
+ * 1/sqrt(head_dim); the softmax subtracts the row max before exponentiating.
+ * Returns 0, or -1 when scratch memory (slot_len floats per thread) runs out. */
+typedef struct kvg_attn_shape {
+    uint32_t n_heads, n_kv, head_dim, slot_len;
+} kvg_attn_shape;
+int kvg_attention(float *out, const float *q, const float *k, const float *v, const uint32_t *slot,
+                  const uint32_t *pos, size_t n_tok, const kvg_attn_shape *s);
+
+/* out[n] = log softmax(x[n]) (max subtracted, sum in double). out may be x. */
+void kvg_log_softmax(float *out, const float *x, size_t n);
+
+#endif

@@ -1,0 +1,90 @@
+/* matmul.c — y = x W^T + b for f32 / f16 / bf16 weights, the scalar reference.
+ *
+ * The batch is the point: W's rows are converted to f32 a block at a time
+ * (ROWS rows, into a per-thread buffer) and each converted row is used for
+ * every token of the batch before moving on, so the weight is read once per
+ * batch, not once per token. Threads split W's rows; each y element is one
+ * dot product computed in a fixed order (8 interleaved partial sums, added
+ * pairwise), so results do not depend on the thread count. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+enum { ROWS = 16, LANES = 8 };
+
+void kvg_row_to_f32(const void *w, kvg_dtype wtype, size_t n, size_t i, float *out)
+{
+    switch (wtype) {
+    case KVG_DTYPE_F32:
+        memcpy(out, (const float *)w + i * n, n * sizeof *out);
+        break;
+    case KVG_DTYPE_F16: {
+        const uint16_t *r = (const uint16_t *)w + i * n;
+        for (size_t j = 0; j < n; j++)
+            out[j] = kvg_f16_to_f32(r[j]);
+        break;
+    }
+    case KVG_DTYPE_BF16: {
+        const uint16_t *r = (const uint16_t *)w + i * n;
+        for (size_t j = 0; j < n; j++)
+            out[j] = kvg_bf16_to_f32(r[j]);
+        break;
+    }
+    default:
+        memset(out, 0, n * sizeof *out);
+        break;
+    }
+}
+
+/* sum_j a[j] b[j] over n values: LANES partial sums (lane l takes j ≡ l mod
+ * LANES), then the tail, then the lanes added pairwise. */
+static float dot(const float *a, const float *b, size_t n)
+{
+    float acc[LANES] = {0};
+    size_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++)
+            acc[l] += a[j + l] * b[j + l];
+    for (int l = 0; j < n; j++, l++)
+        acc[l] += a[j] * b[j];
+    for (int width = LANES / 2; width > 0; width /= 2)
+        for (int l = 0; l < width; l++)
+            acc[l] += acc[l + width];
+    return acc[0];
+}
+
+int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+               size_t n_in, size_t n_out)
+{
+    if (wtype != KVG_DTYPE_F32 && wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16)
+        return -1;
+    int failed = 0;
+    long n_blocks = (long)((n_out + ROWS - 1) / ROWS);
+#pragma omp parallel reduction(| : failed)
+    {
+        /* f32 weights are used in place; the others are converted per block. */
+        float *rows = wtype == KVG_DTYPE_F32 ? NULL : malloc(ROWS * n_in * sizeof *rows);
+        failed = wtype != KVG_DTYPE_F32 && !rows;
+#pragma omp for schedule(static)
+        for (long blk = 0; blk < n_blocks; blk++) {
+            if (failed)
+                continue;
+            size_t r0 = (size_t)blk * ROWS, nr = n_out - r0 < ROWS ? n_out - r0 : ROWS;
+            const float *wr = (const float *)w + r0 * n_in;
+            if (rows) {
+                for (size_t r = 0; r < nr; r++)
+                    kvg_row_to_f32(w, wtype, n_in, r0 + r, rows + r * n_in);
+                wr = rows;
+            }
+            for (size_t t = 0; t < n_tok; t++) {
+                const float *xt = x + t * n_in;
+                float *yt = y + t * n_out + r0;
+                for (size_t r = 0; r < nr; r++)
+                    yt[r] = dot(wr + r * n_in, xt, n_in) + (b ? b[r0 + r] : 0.0f);
+            }
+        }
+        free(rows);
+    }
+    return failed ? -1 : 0;
+}

@@ -1,0 +1,99 @@
+/* transformer_state.c — the KV cache and activation scratch a forward pass
+ * runs in, sized once for a number of sequences (slots) and a batch size. */
+#include <stdlib.h>
+
+#include "transformer.h"
+
+/* Float counts of each buffer; 0 on overflow of the 64-bit product chain
+ * (the dimensions are bounded at open, so this only guards absurd requests). */
+typedef struct state_sizes {
+    uint64_t cache, d, q, kv, ffn;
+} state_sizes;
+
+static state_sizes sizes(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_len, uint32_t max_tok)
+{
+    const kvg_tf_config *c = &m->c;
+    state_sizes z;
+    uint64_t kv_width = (uint64_t)c->n_kv_heads * c->head_dim;
+    z.cache = (uint64_t)c->n_layers * n_slots * slot_len * kv_width; /* < 2^12 * 2^32 * 2^32... checked below */
+    z.d = (uint64_t)max_tok * c->d_model;
+    z.q = (uint64_t)max_tok * c->n_heads * c->head_dim;
+    z.kv = (uint64_t)max_tok * kv_width;
+    z.ffn = (uint64_t)max_tok * c->ffn_dim;
+    return z;
+}
+
+uint64_t kvg_tf_state_bytes(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_len, uint32_t max_tok)
+{
+    state_sizes z = sizes(m, n_slots, slot_len, max_tok);
+    return 4 * (2 * z.cache + 3 * z.d + 2 * z.q + 2 * z.kv + 2 * z.ffn);
+}
+
+static float *alloc_floats(uint64_t n, int *failed)
+{
+    if (*failed || n > SIZE_MAX / sizeof(float) / 2) {
+        *failed = 1;
+        return NULL;
+    }
+    float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    *failed |= !p;
+    return p;
+}
+
+int kvg_tf_state_new(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_len, uint32_t max_tok,
+                     kvg_tf_state **out, kvg_error *err)
+{
+    *out = NULL;
+    if (!n_slots || !slot_len || !max_tok || slot_len > m->c.context_length)
+        return kvg_errorf(err, NULL, "transformer state: bad size (slots %u, slot length %u, batch %u tokens)",
+                          n_slots, slot_len, max_tok);
+    /* Guard the size products: every factor is < 2^32 and the layer count < 2^13. */
+    uint64_t per_layer = (uint64_t)n_slots * slot_len;
+    if (per_layer > (1ull << 40) / ((uint64_t)m->c.n_kv_heads * m->c.head_dim) / m->c.n_layers)
+        return kvg_errorf(err, NULL, "transformer state: KV cache of %u slots x %u positions is too large", n_slots,
+                          slot_len);
+    kvg_tf_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return kvg_errorf(err, NULL, "out of memory");
+    state_sizes z = sizes(m, n_slots, slot_len, max_tok);
+    int failed = 0;
+    s->n_slots = n_slots;
+    s->slot_len = slot_len;
+    s->max_tok = max_tok;
+    s->k_cache = alloc_floats(z.cache, &failed);
+    s->v_cache = alloc_floats(z.cache, &failed);
+    s->x = alloc_floats(z.d, &failed);
+    s->xb = alloc_floats(z.d, &failed);
+    s->xb2 = alloc_floats(z.d, &failed);
+    s->q = alloc_floats(z.q, &failed);
+    s->att = alloc_floats(z.q, &failed);
+    s->k = alloc_floats(z.kv, &failed);
+    s->v = alloc_floats(z.kv, &failed);
+    s->hb = alloc_floats(z.ffn, &failed);
+    s->hb2 = alloc_floats(z.ffn, &failed);
+    if (failed) {
+        kvg_tf_state_free(s);
+        return kvg_errorf(err, NULL, "out of memory for the transformer state (%llu bytes)",
+                          (unsigned long long)kvg_tf_state_bytes(m, n_slots, slot_len, max_tok));
+    }
+    *out = s;
+    return 0;
+}
+
+void kvg_tf_state_free(kvg_tf_state *s)
+{
+    if (!s)
+        return;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->x);
+    free(s->xb);
+    free(s->xb2);
+    free(s->q);
+    free(s->att);
+    free(s->k);
+    free(s->v);
+    free(s->hb);
+    free(s->hb2);
+    free(s);
+}
