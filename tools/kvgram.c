@@ -11,6 +11,7 @@ const kvg_command kvg_commands[] = {
     {"bench", "measure speed: load time and scoring throughput", cmd_bench},
     {"convert", "convert a model (ARPA n-gram) into a .kvg file", cmd_convert},
     {"info", "show a .kvg file's header, metadata and tensor table", cmd_info},
+    {"ngram", "estimate an n-gram model from text (`ngram build`, like KenLM lmplz)", cmd_ngram},
     {"score", "score text, one sentence per line: log-probs and perplexity", cmd_score},
     {"verify", "check every checksum and all padding of a .kvg file", cmd_verify},
     {NULL, NULL, NULL},

@@ -1,0 +1,516 @@
+/* ngram_estimate_count.c — stage 1: words to ids, order-N windows counted
+ * in a bounded buffer.
+ *
+ * Each token closes one window: the token and the order-1 before it, <s>
+ * standing in before the sentence start (lmplz's padding). Windows go into
+ * a buffer of packed items (see est_key_words); when it is full it is radix
+ * sorted and equal windows are merged. If that frees less than half of it,
+ * the sorted run is written to a temporary file that is unlinked at once
+ * (an interrupted run leaves nothing behind) and the buffer starts over.
+ * At the end the runs are merged into one sorted array of distinct windows.
+ *
+ * Memory: the buffer and its sort scratch (together the -S budget), the
+ * vocabulary (about 40 bytes per distinct word plus its bytes), one 64 KiB
+ * read buffer per run while merging, and the merged distinct windows. */
+#include "ngram_estimate_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "radix_sort.h"
+
+#define MIN_BUFFER_ITEMS 4096
+
+struct kvg_ngram_counter {
+    uint32_t order;
+    unsigned w;               /* words per item */
+    int skip_symbols;
+    char *temp_dir;
+
+    /* vocabulary: words in an arena, a hash of (hash high bits, id + 1) */
+    char *arena;
+    uint64_t arena_used, arena_cap;
+    uint64_t *word_off;       /* [cap_words] arena offset by id */
+    uint32_t *word_len;
+    uint32_t n_words, cap_words;
+    uint64_t *slots;
+    uint64_t n_slots;
+
+    uint32_t hist[KVG_NGRAM_MAX_ORDER]; /* the order-1 ids before the next token, oldest first */
+
+    uint64_t *buf, *tmp;      /* cap items each */
+    uint64_t n, cap;
+    FILE **runs;
+    uint64_t *run_items;
+    size_t n_runs, cap_runs;
+
+    uint64_t tokens, sentences;
+};
+
+/* ---- vocabulary ---- */
+
+static uint32_t word_find(const kvg_ngram_counter *c, const char *s, size_t len, uint64_t h)
+{
+    uint64_t mask = c->n_slots - 1;
+    for (uint64_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t slot = c->slots[i];
+        if (!slot)
+            return UINT32_MAX;
+        if ((slot >> 32) == (h >> 32)) {
+            uint32_t id = (uint32_t)slot - 1;
+            if (c->word_len[id] == len && memcmp(c->arena + c->word_off[id], s, len) == 0)
+                return id;
+        }
+    }
+}
+
+static void slot_put(uint64_t *slots, uint64_t n_slots, uint64_t h, uint32_t id)
+{
+    uint64_t mask = n_slots - 1, i = h & mask;
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = (h >> 32) << 32 | (uint64_t)(id + 1);
+}
+
+/* Adds a word not in the table; returns its id or UINT32_MAX (out of memory). */
+static uint32_t word_add(kvg_ngram_counter *c, const char *s, size_t len, uint64_t h)
+{
+    if (c->n_words == UINT32_MAX - 1 || len > UINT32_MAX - 1)
+        return UINT32_MAX;
+    if ((uint64_t)c->n_words * 2 >= c->n_slots) {
+        uint64_t n_slots = c->n_slots * 2;
+        uint64_t *slots = calloc((size_t)n_slots, sizeof *slots);
+        if (!slots)
+            return UINT32_MAX;
+        for (uint32_t id = 0; id < c->n_words; id++)
+            slot_put(slots, n_slots, XXH3_64bits(c->arena + c->word_off[id], c->word_len[id]), id);
+        free(c->slots);
+        c->slots = slots;
+        c->n_slots = n_slots;
+    }
+    if (c->n_words == c->cap_words) {
+        uint32_t cap = c->cap_words * 2;
+        uint64_t *off = realloc(c->word_off, cap * sizeof *off);
+        if (!off)
+            return UINT32_MAX;
+        c->word_off = off;
+        uint32_t *lens = realloc(c->word_len, cap * sizeof *lens);
+        if (!lens)
+            return UINT32_MAX;
+        c->word_len = lens;
+        c->cap_words = cap;
+    }
+    if (c->arena_used + len + 1 > c->arena_cap) {
+        uint64_t cap = c->arena_cap * 2;
+        while (cap < c->arena_used + len + 1)
+            cap *= 2;
+        char *a = realloc(c->arena, (size_t)cap);
+        if (!a)
+            return UINT32_MAX;
+        c->arena = a;
+        c->arena_cap = cap;
+    }
+    uint32_t id = c->n_words++;
+    memcpy(c->arena + c->arena_used, s, len);
+    c->arena[c->arena_used + len] = '\0';
+    c->word_off[id] = c->arena_used;
+    c->word_len[id] = (uint32_t)len;
+    c->arena_used += len + 1;
+    slot_put(c->slots, c->n_slots, h, id);
+    return id;
+}
+
+/* ---- windows, sorting, runs ---- */
+
+/* Sorts the buffer and merges equal windows (summing counts). */
+static int sort_and_merge(kvg_ngram_counter *c)
+{
+    unsigned w = c->w;
+    if (radix_sort(c->buf, c->tmp, c->n, w, 64, 64 * w))
+        return -1;
+    uint64_t out = 0;
+    for (uint64_t i = 0; i < c->n; i++) {
+        uint64_t *it = c->buf + i * w;
+        if (out && memcmp(c->buf + (out - 1) * w, it, (w - 1) * sizeof *it) == 0) {
+            c->buf[out * w - 1] += it[w - 1];
+            continue;
+        }
+        if (out != i)
+            memmove(c->buf + out * w, it, w * sizeof *it);
+        out++;
+    }
+    c->n = out;
+    return 0;
+}
+
+static int spill(kvg_ngram_counter *c, kvg_error *err)
+{
+    if (c->n_runs == c->cap_runs) {
+        size_t cap = c->cap_runs ? 2 * c->cap_runs : 16;
+        FILE **r = realloc(c->runs, cap * sizeof *r);
+        if (!r)
+            return kvg_errorf(err, NULL, "out of memory");
+        c->runs = r;
+        uint64_t *ri = realloc(c->run_items, cap * sizeof *ri);
+        if (!ri)
+            return kvg_errorf(err, NULL, "out of memory");
+        c->run_items = ri;
+        c->cap_runs = cap;
+    }
+    size_t len = strlen(c->temp_dir) + 32;
+    char *path = malloc(len);
+    if (!path)
+        return kvg_errorf(err, NULL, "out of memory");
+    snprintf(path, len, "%s/kvgram-count-XXXXXX", c->temp_dir);
+    /* The file has a name only between mkstemp and unlink: hold off the
+     * signals that end a run (a CLI handler re-raises them) until it has none. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int fd = mkstemp(path);
+    int mkstemp_errno = errno;
+    if (fd >= 0)
+        unlink(path); /* nameless from now on: nothing to clean up after a crash or a signal */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    free(path);
+    if (fd < 0)
+        return kvg_errorf(err, c->temp_dir, "cannot create a temporary file for sorted counts: %s",
+                          strerror(mkstemp_errno));
+    FILE *f = fdopen(fd, "w+b");
+    if (!f) {
+        close(fd);
+        return kvg_errorf(err, c->temp_dir, "cannot open a temporary file: %s", strerror(errno));
+    }
+    if (fwrite(c->buf, c->w * sizeof *c->buf, (size_t)c->n, f) != c->n || fflush(f) != 0) {
+        kvg_errorf(err, c->temp_dir, "cannot write sorted counts to a temporary file: %s", strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    c->runs[c->n_runs] = f;
+    c->run_items[c->n_runs++] = c->n;
+    c->n = 0;
+    return 0;
+}
+
+/* The buffer is full: merge what repeats, and spill if that did not free half. */
+static int make_room(kvg_ngram_counter *c, kvg_error *err)
+{
+    if (sort_and_merge(c))
+        return kvg_errorf(err, NULL, "out of memory while sorting counts");
+    if (c->n > c->cap / 2)
+        return spill(c, err);
+    return 0;
+}
+
+/* Counts the window that ends with id and shifts it into the history. */
+static int add_token(kvg_ngram_counter *c, uint32_t id, kvg_error *err)
+{
+    if (c->n == c->cap && make_room(c, err))
+        return -1;
+    uint64_t *it = c->buf + c->n++ * c->w;
+    uint32_t order = c->order;
+    memset(it, 0, c->w * sizeof *it);
+    /* reversed: r[0] = id, r[j] = hist[order-1-j] */
+    it[0] = (uint64_t)id << 32;
+    for (uint32_t j = 1; j < order; j++)
+        it[j / 2] |= (uint64_t)c->hist[order - 1 - j] << ((j & 1) ? 0 : 32);
+    it[c->w - 1] = 1;
+    if (order > 1) {
+        memmove(c->hist, c->hist + 1, (order - 2) * sizeof *c->hist);
+        c->hist[order - 2] = id;
+    }
+    return 0;
+}
+
+/* ---- public: counter ---- */
+
+int kvg_ngram_counter_new(const kvg_ngram_count_options *opt, kvg_ngram_counter **out, kvg_error *err)
+{
+    *out = NULL;
+    if (opt->order < 1 || opt->order > KVG_NGRAM_MAX_ORDER)
+        return kvg_errorf(err, NULL, "order %u is out of range (1 to %d)", opt->order, KVG_NGRAM_MAX_ORDER);
+    kvg_ngram_counter *c = calloc(1, sizeof *c);
+    if (!c)
+        return kvg_errorf(err, NULL, "out of memory");
+    c->order = opt->order;
+    c->w = est_key_words(opt->order) + 1;
+    c->skip_symbols = opt->skip_symbols;
+    const char *td = opt->temp_dir;
+    if (!td || !*td)
+        td = getenv("TMPDIR");
+    if (!td || !*td)
+        td = "/tmp";
+    c->temp_dir = strdup(td);
+    uint64_t item_bytes = c->w * sizeof(uint64_t);
+    c->cap = opt->memory / (2 * item_bytes);
+    if (c->cap < MIN_BUFFER_ITEMS)
+        c->cap = MIN_BUFFER_ITEMS;
+    c->arena_cap = 1 << 16;
+    c->cap_words = 1024;
+    c->n_slots = 4096;
+    c->arena = malloc((size_t)c->arena_cap);
+    c->word_off = malloc(c->cap_words * sizeof *c->word_off);
+    c->word_len = malloc(c->cap_words * sizeof *c->word_len);
+    c->slots = calloc((size_t)c->n_slots, sizeof *c->slots);
+    c->buf = malloc((size_t)(c->cap * item_bytes));
+    c->tmp = malloc((size_t)(c->cap * item_bytes));
+    if (!c->temp_dir || !c->arena || !c->word_off || !c->word_len || !c->slots || !c->buf || !c->tmp) {
+        kvg_ngram_counter_free(c);
+        return kvg_errorf(err, NULL, "out of memory for a %llu-byte counting buffer",
+                          (unsigned long long)opt->memory);
+    }
+    static const char *const specials[] = {"<unk>", "<s>", "</s>"};
+    for (int i = 0; i < 3; i++) {
+        size_t len = strlen(specials[i]);
+        word_add(c, specials[i], len, XXH3_64bits(specials[i], len));
+    }
+    *out = c;
+    return 0;
+}
+
+static int is_delim(unsigned char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == 0; }
+
+int kvg_ngram_counter_add_line(kvg_ngram_counter *c, const char *text, size_t len, const char *where, uint64_t line,
+                               kvg_error *err)
+{
+    for (uint32_t j = 0; j + 1 < c->order; j++)
+        c->hist[j] = KVG_EST_BOS;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && is_delim((unsigned char)text[i]))
+            i++;
+        if (i == len)
+            break;
+        size_t start = i;
+        while (i < len && !is_delim((unsigned char)text[i]))
+            i++;
+        const char *s = text + start;
+        size_t n = i - start;
+        uint64_t h = XXH3_64bits(s, n);
+        uint32_t id = word_find(c, s, n, h);
+        if (id == UINT32_MAX) {
+            id = word_add(c, s, n, h);
+            if (id == UINT32_MAX)
+                return kvg_errorf(err, NULL, "%s:%llu: out of memory for the vocabulary (%u words)", where,
+                                  (unsigned long long)line, c->n_words);
+        } else if (id <= KVG_EST_EOS) {
+            if (c->skip_symbols)
+                continue;
+            return kvg_errorf(err, NULL,
+                              "%s:%llu: the word %s is not allowed in the corpus (it is a sentence marker or "
+                              "the unknown word); pass --skip_symbols to treat <s>, </s> and <unk> as spaces",
+                              where, (unsigned long long)line, id == KVG_EST_UNK ? "<unk>" : id == KVG_EST_BOS ? "<s>" : "</s>");
+        }
+        if (add_token(c, id, err))
+            return -1;
+        c->tokens++;
+    }
+    c->sentences++;
+    return add_token(c, KVG_EST_EOS, err);
+}
+
+void kvg_ngram_counter_stats(const kvg_ngram_counter *c, uint64_t *tokens, uint64_t *sentences, uint64_t *runs)
+{
+    *tokens = c->tokens;
+    *sentences = c->sentences;
+    *runs = c->n_runs;
+}
+
+void kvg_ngram_counter_free(kvg_ngram_counter *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_runs; i++)
+        fclose(c->runs[i]);
+    free(c->runs);
+    free(c->run_items);
+    free(c->buf);
+    free(c->tmp);
+    free(c->arena);
+    free(c->word_off);
+    free(c->word_len);
+    free(c->slots);
+    free(c->temp_dir);
+    free(c);
+}
+
+/* ---- finishing: merge the runs ---- */
+
+/* A run being merged: its next item in cur. */
+typedef struct run_reader {
+    FILE *f;
+    uint64_t left;
+    uint64_t cur[KVG_NGRAM_MAX_ORDER / 2 + 2];
+} run_reader;
+
+static int item_less(const uint64_t *a, const uint64_t *b, unsigned kw)
+{
+    for (unsigned k = 0; k < kw; k++)
+        if (a[k] != b[k])
+            return a[k] < b[k];
+    return 0;
+}
+
+static int run_next(run_reader *r, unsigned w)
+{
+    if (!r->left)
+        return 0;
+    r->left--;
+    return fread(r->cur, w * sizeof *r->cur, 1, r->f) == 1 ? 1 : -1;
+}
+
+/* Min-heap of run indices by current item. */
+static void heap_down(size_t *heap, size_t n, size_t i, const run_reader *rs, unsigned kw)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && item_less(rs[heap[l]].cur, rs[heap[m]].cur, kw))
+            m = l;
+        if (l + 1 < n && item_less(rs[heap[l + 1]].cur, rs[heap[m]].cur, kw))
+            m = l + 1;
+        if (m == i)
+            return;
+        size_t t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+    }
+}
+
+static int merge_runs(kvg_ngram_counter *c, est_counts *out, kvg_error *err)
+{
+    unsigned w = c->w, kw = w - 1;
+    size_t k = c->n_runs;
+    run_reader *rs = calloc(k, sizeof *rs);
+    size_t *heap = malloc(k * sizeof *heap);
+    uint64_t cap = 0;
+    for (size_t i = 0; i < k; i++)
+        cap += c->run_items[i];
+    /* distinct windows are at most the sum of the runs; start smaller and grow */
+    uint64_t n = 0, alloc = cap < (1u << 20) ? cap : (1u << 20);
+    uint64_t *items = malloc((size_t)(alloc ? alloc : 1) * w * sizeof *items);
+    int rc = -1;
+    if (!rs || !heap || !items) {
+        kvg_errorf(err, NULL, "out of memory while merging %zu sorted runs", k);
+        goto done;
+    }
+    size_t hn = 0;
+    for (size_t i = 0; i < k; i++) {
+        rs[i].f = c->runs[i];
+        rs[i].left = c->run_items[i];
+        setvbuf(rs[i].f, NULL, _IOFBF, 1 << 16);
+        if (fseek(rs[i].f, 0, SEEK_SET) != 0 || run_next(&rs[i], w) < 0) {
+            kvg_errorf(err, c->temp_dir, "cannot read back sorted counts: %s", strerror(errno));
+            goto done;
+        }
+        heap[hn++] = i;
+    }
+    for (size_t i = hn / 2; i-- > 0;)
+        heap_down(heap, hn, i, rs, kw);
+    while (hn) {
+        run_reader *r = &rs[heap[0]];
+        if (n && memcmp(items + (n - 1) * w, r->cur, kw * sizeof *items) == 0) {
+            items[n * w - 1] += r->cur[kw];
+        } else {
+            if (n == alloc) {
+                alloc *= 2;
+                uint64_t *p = realloc(items, (size_t)alloc * w * sizeof *items);
+                if (!p) {
+                    kvg_errorf(err, NULL, "out of memory for %llu distinct %u-grams", (unsigned long long)n, c->order);
+                    goto done;
+                }
+                items = p;
+            }
+            memcpy(items + n * w, r->cur, w * sizeof *items);
+            n++;
+        }
+        int got = run_next(r, w);
+        if (got < 0) {
+            kvg_errorf(err, c->temp_dir, "cannot read back sorted counts: %s", strerror(errno));
+            goto done;
+        }
+        if (!got)
+            heap[0] = heap[--hn];
+        heap_down(heap, hn, 0, rs, kw);
+    }
+    out->items = items;
+    out->n = n;
+    items = NULL;
+    rc = 0;
+done:
+    free(items);
+    free(rs);
+    free(heap);
+    return rc;
+}
+
+int est_counter_finish(kvg_ngram_counter *c, est_counts *out, kvg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->order = c->order;
+    out->words_per_item = c->w;
+    out->tokens = c->tokens;
+    int rc = -1;
+    if (sort_and_merge(c)) {
+        kvg_errorf(err, NULL, "out of memory while sorting counts");
+        goto done;
+    }
+    if (c->n_runs) {
+        if (c->n && spill(c, err))
+            goto done;
+        free(c->buf);
+        free(c->tmp);
+        c->buf = c->tmp = NULL;
+        if (merge_runs(c, out, err))
+            goto done;
+    } else {
+        /* everything fit: the buffer is the result */
+        uint64_t *items = realloc(c->buf, (size_t)(c->n ? c->n : 1) * c->w * sizeof *items);
+        out->items = items ? items : c->buf;
+        out->n = c->n;
+        c->buf = NULL;
+        free(c->tmp);
+        c->tmp = NULL;
+    }
+    /* the vocabulary, as arrays by id pointing into one block */
+    out->vocab_size = c->n_words;
+    out->words = calloc(c->n_words, sizeof *out->words);
+    out->word_lens = malloc(c->n_words * sizeof *out->word_lens);
+    if (!out->words || !out->word_lens) {
+        kvg_errorf(err, NULL, "out of memory");
+        goto done;
+    }
+    char *arena = realloc(c->arena, (size_t)(c->arena_used ? c->arena_used : 1));
+    if (arena)
+        c->arena = arena;
+    for (uint32_t id = 0; id < c->n_words; id++) {
+        out->words[id] = c->arena + c->word_off[id];
+        out->word_lens[id] = c->word_len[id];
+    }
+    c->arena = NULL; /* now owned through out->words[0] */
+    rc = 0;
+done:
+    kvg_ngram_counter_free(c);
+    if (rc)
+        est_counts_free(out);
+    return rc;
+}
+
+void est_counts_free(est_counts *f)
+{
+    free(f->items);
+    if (f->words)
+        free(f->words[0]);
+    free(f->words);
+    free(f->word_lens);
+    memset(f, 0, sizeof *f);
+}

@@ -1,0 +1,101 @@
+/* ngram_estimate_output.c — an estimated model as ARPA text (lmplz's layout:
+ * sections in suffix order, unigrams by id, a backoff on every line below
+ * the highest order) or as input for the n-gram table builder. */
+#include "ngram_estimate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "num_format.h"
+
+int kvg_ngram_estimate_write_arpa(const kvg_ngram_estimate *m, FILE *f)
+{
+    char num[KVG_NUM_BUF];
+    fputs("\\data\\\n", f);
+    for (uint32_t k = 1; k <= m->order; k++)
+        fprintf(f, "ngram %u=%llu\n", k, (unsigned long long)m->levels[k].n);
+    for (uint32_t k = 1; k <= m->order; k++) {
+        const kvg_est_order *lv = &m->levels[k];
+        fprintf(f, "\n\\%u-grams:\n", k);
+        for (uint64_t i = 0; i < lv->n; i++) {
+            int len = kvg_format_float(lv->prob[i], num);
+            fwrite(num, 1, (size_t)len, f);
+            const uint32_t *ids = lv->ids + i * k;
+            for (uint32_t j = k; j-- > 0;) { /* stored reversed */
+                putc(j + 1 == k ? '\t' : ' ', f);
+                fwrite(m->words[ids[j]], 1, m->word_lens[ids[j]], f);
+            }
+            if (lv->backoff) {
+                putc('\t', f);
+                len = kvg_format_float(lv->backoff[i], num);
+                fwrite(num, 1, (size_t)len, f);
+            }
+            if (putc('\n', f) == EOF)
+                return -1;
+        }
+    }
+    fputs("\n\\end\\\n", f);
+    return ferror(f) ? -1 : 0;
+}
+
+int kvg_ngram_estimate_to_input(const kvg_ngram_estimate *m, kvg_ngram_input *in, kvg_error *err)
+{
+    memset(in, 0, sizeof *in);
+    in->order = m->order;
+    in->vocab_size = m->vocab_size;
+    in->words = (const char *const *)m->words;
+    in->word_lens = m->word_lens;
+    /* <s> and </s> keep ids 1 and 2 unless unigram pruning renumbered: find them */
+    in->bos_id = in->eos_id = UINT32_MAX;
+    for (uint32_t id = 0; id < m->vocab_size && id < 3; id++) {
+        if (strcmp(m->words[id], "<s>") == 0)
+            in->bos_id = id;
+        if (strcmp(m->words[id], "</s>") == 0)
+            in->eos_id = id;
+    }
+    in->unigram_prob = malloc(m->vocab_size * sizeof *in->unigram_prob);
+    in->unigram_backoff = malloc(m->vocab_size * sizeof *in->unigram_backoff);
+    if (!in->unigram_prob || !in->unigram_backoff)
+        goto oom;
+    const kvg_est_order *l1 = &m->levels[1];
+    for (uint64_t i = 0; i < l1->n; i++) {
+        in->unigram_prob[l1->ids[i]] = l1->prob[i];
+        in->unigram_backoff[l1->ids[i]] = l1->backoff ? l1->backoff[i] : 0.0f;
+    }
+    for (uint32_t k = 2; k <= m->order; k++) {
+        const kvg_est_order *lv = &m->levels[k];
+        kvg_ngram_order_input *o = &in->levels[k];
+        size_t c = (size_t)(lv->n ? lv->n : 1);
+        o->count = lv->n;
+        o->ids = malloc(c * k * sizeof *o->ids);
+        o->prob = malloc(c * sizeof *o->prob);
+        o->backoff = lv->backoff ? malloc(c * sizeof *o->backoff) : NULL;
+        if (!o->ids || !o->prob || (lv->backoff && !o->backoff))
+            goto oom;
+        for (uint64_t i = 0; i < lv->n; i++)
+            for (uint32_t j = 0; j < k; j++)
+                o->ids[i * k + j] = lv->ids[i * k + (k - 1 - j)];
+        memcpy(o->prob, lv->prob, lv->n * sizeof *o->prob);
+        if (lv->backoff)
+            memcpy(o->backoff, lv->backoff, lv->n * sizeof *o->backoff);
+    }
+    return 0;
+oom:
+    kvg_ngram_estimate_input_free(in);
+    return kvg_errorf(err, NULL, "out of memory");
+}
+
+void kvg_ngram_estimate_input_free(kvg_ngram_input *in)
+{
+    free(in->unigram_prob);
+    free(in->unigram_backoff);
+    for (uint32_t k = 2; k <= KVG_NGRAM_MAX_ORDER; k++) {
+        free(in->levels[k].ids);
+        free(in->levels[k].prob);
+        free(in->levels[k].backoff);
+        in->levels[k].ids = NULL;
+        in->levels[k].prob = NULL;
+        in->levels[k].backoff = NULL;
+    }
+    in->unigram_prob = in->unigram_backoff = NULL;
+}

@@ -1,0 +1,448 @@
+/* cmd_ngram.c — `kvgram ngram build`: estimate an n-gram model from text
+ * (KenLM lmplz's modified Kneser-Ney, or maximum likelihood) into a .kvg
+ * file and/or an ARPA file. Both outputs are written to temporaries beside
+ * their targets and renamed into place only when complete. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "corpus_reader.h"
+#include "kvg_writer.h"
+#include "ngram_build.h"
+#include "ngram_estimate.h"
+
+static const char *const ngram_help =
+    "usage: kvgram ngram build --order N [options] [CORPUS...] -o MODEL.kvg\n"
+    "\n"
+    "Estimates an n-gram language model from text, one sentence per line, as\n"
+    "KenLM's lmplz does: words are separated by spaces or tabs, each line is\n"
+    "padded with <s> and </s>, and the model is interpolated modified\n"
+    "Kneser-Ney with discounts from the counts of counts. CORPUS files may be\n"
+    "gzip-compressed; without any (or with -), standard input is read.\n"
+    "\n"
+    "  --order N, -N N       the model's order, 1 to 16 (required)\n"
+    "  -o, --output FILE     the .kvg model to write\n"
+    "  --arpa FILE           also (or only, without -o) write the model as ARPA text\n"
+    "  -S, --memory SIZE     memory for counting: a number with K, M, G (powers of\n"
+    "                        1024) or % of physical memory; beyond it sorted runs\n"
+    "                        spill to temporary files (default 1G)\n"
+    "  -T, --temp DIR        folder for those files (default $TMPDIR or /tmp); they\n"
+    "                        are unlinked as soon as created\n"
+    "  --prune T1 [T2 ...]   drop k-grams seen at most Tk times; thresholds must not\n"
+    "                        decrease; the last one applies to higher orders\n"
+    "  --smoothing kn|mle    modified Kneser-Ney (default) or maximum likelihood:\n"
+    "                        count of the n-gram / count of its context, no backoff\n"
+    "  --discount_fallback [D1 [D2 [D3+]]]\n"
+    "                        where the counts of counts give no valid discounts,\n"
+    "                        use these (default 0.5 1 1.5) instead of failing\n"
+    "  --skip_symbols        treat <s>, </s> and <unk> in the text as spaces\n"
+    "                        (default: refuse them, as lmplz does)\n"
+    "  --quantize 8          store probabilities and backoffs as 8-bit codes\n"
+    "  --quiet               no progress on stderr (shown when it is a terminal)\n"
+    "  -h, --help            this help\n";
+
+/* ---- temporaries of the ARPA output, removed on a fatal signal ---- */
+
+static char arpa_temp[4096];
+static volatile sig_atomic_t arpa_temp_set;
+
+static void on_fatal_signal(int sig)
+{
+    if (arpa_temp_set)
+        unlink(arpa_temp);
+    kvg_writer_remove_temporaries();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* ---- progress ---- */
+
+typedef struct progress {
+    int on;
+    time_t last;
+} progress;
+
+static void progress_phase(void *user, const char *phase)
+{
+    progress *p = user;
+    if (p->on)
+        fprintf(stderr, "\rkvgram ngram: %-60s\n", phase);
+}
+
+static void progress_read(progress *p, const corpus_reader *r, const kvg_ngram_counter *c, int force)
+{
+    if (!p->on)
+        return;
+    time_t now = time(NULL);
+    if (!force && now == p->last)
+        return;
+    p->last = now;
+    uint64_t tokens, sentences, runs;
+    kvg_ngram_counter_stats(c, &tokens, &sentences, &runs);
+    fprintf(stderr, "\rkvgram ngram: %s: %llu MiB read, %llu sentences, %llu words, %llu runs spilled   ",
+            corpus_name(r), (unsigned long long)(corpus_bytes_read(r) >> 20), (unsigned long long)sentences,
+            (unsigned long long)tokens, (unsigned long long)runs);
+}
+
+/* ---- option parsing ---- */
+
+/* "512M", "1G", "80%"; bare numbers are KiB like lmplz's -S. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    double mult = 1024;
+    if (*end) {
+        switch (*end) {
+        case 'b': case 'B': mult = 1; break;
+        case 'k': case 'K': mult = 1024.0; break;
+        case 'm': case 'M': mult = 1024.0 * 1024; break;
+        case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
+        case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
+        case '%': {
+            long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+            if (pages <= 0 || page <= 0 || v > 100)
+                return -1;
+            mult = (double)pages * (double)page / 100.0;
+            break;
+        }
+        default: return -1;
+        }
+        if (end[1])
+            return -1;
+    }
+    double bytes = v * mult;
+    if (bytes > 1e18)
+        return -1;
+    *out = (uint64_t)bytes;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int is_number(const char *s)
+{
+    char *end;
+    if (!*s)
+        return 0;
+    strtod(s, &end);
+    return *end == '\0';
+}
+
+/* ---- writing ---- */
+
+static int write_arpa(const kvg_ngram_estimate *m, const char *path, kvg_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return kvg_errorf(err, path, "is a directory; give a file name for the ARPA output");
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path + 1) : 0;
+    snprintf(arpa_temp, sizeof arpa_temp, "%.*s.%s.%ld.tmp", dir_len, path, slash ? slash + 1 : path,
+             (long)getpid());
+    int fd = open(arpa_temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return kvg_errorf(err, path, "cannot create a temporary file in its directory: %s", strerror(errno));
+    arpa_temp_set = 1;
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        goto fail_errno;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    if (kvg_ngram_estimate_write_arpa(m, f) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        int e = errno;
+        fclose(f);
+        errno = e;
+        goto fail_errno;
+    }
+    if (fclose(f) != 0)
+        goto fail_errno;
+    if (rename(arpa_temp, path) != 0)
+        goto fail_errno;
+    arpa_temp_set = 0;
+    return 0;
+fail_errno:
+    kvg_errorf(err, path, "cannot write: %s", strerror(errno));
+    unlink(arpa_temp);
+    arpa_temp_set = 0;
+    return -1;
+}
+
+typedef struct build_args {
+    uint32_t order;
+    const char *out, *arpa;
+    const char **corpora;
+    int n_corpora;
+    kvg_ngram_count_options count;
+    kvg_ngram_estimate_options est;
+    int quantize;
+    progress prog;
+} build_args;
+
+/* Counts every corpus into a fresh counter, then estimates. */
+static int estimate(build_args *a, kvg_ngram_estimate **m, kvg_error *err)
+{
+    kvg_ngram_counter *c;
+    if (kvg_ngram_counter_new(&a->count, &c, err))
+        return -1;
+    for (int i = 0; i < a->n_corpora; i++) {
+        corpus_reader *r;
+        if (corpus_open(a->corpora[i], &r, err)) {
+            kvg_ngram_counter_free(c);
+            return -1;
+        }
+        const char *line;
+        size_t len;
+        int got;
+        while ((got = corpus_next_line(r, &line, &len, err)) == 1) {
+            if (kvg_ngram_counter_add_line(c, line, len, corpus_name(r), corpus_line_number(r), err)) {
+                got = -1;
+                break;
+            }
+            if ((corpus_line_number(r) & 0xFFF) == 0)
+                progress_read(&a->prog, r, c, 0);
+        }
+        progress_read(&a->prog, r, c, 1);
+        if (a->prog.on)
+            fputc('\n', stderr);
+        corpus_close(r);
+        if (got < 0) {
+            kvg_ngram_counter_free(c);
+            return -1;
+        }
+    }
+    const char *where = a->n_corpora == 1 ? (strcmp(a->corpora[0], "-") ? a->corpora[0] : "stdin") : "the corpus";
+    return kvg_ngram_estimate_run(c, &a->est, where, m, err);
+}
+
+static int build(build_args *a, kvg_error *err)
+{
+    kvg_writer *w = NULL;
+    kvg_ngram_estimate *m = NULL;
+    kvg_ngram_input in;
+    memset(&in, 0, sizeof in);
+    int rc = -1;
+    /* open the .kvg first: a bad output path fails before the long part */
+    if (a->out && kvg_writer_open(a->out, 0, &w, err))
+        return -1;
+    if (estimate(a, &m, err))
+        goto done;
+    if (a->arpa) {
+        progress_phase(&a->prog, "writing ARPA");
+        if (write_arpa(m, a->arpa, err))
+            goto done;
+    }
+    if (w) {
+        if (kvg_ngram_estimate_to_input(m, &in, err))
+            goto done;
+        in.progress = progress_phase;
+        in.progress_user = &a->prog;
+        char source[1024];
+        snprintf(source, sizeof source, "%s%s", a->n_corpora == 1 ? a->corpora[0] : a->corpora[0],
+                 a->n_corpora > 1 ? " and more" : "");
+        const char *conv = a->est.smoothing == KVG_SMOOTH_MLE ? "kvgram " KVG_VERSION " ngram build (maximum likelihood)"
+                                                             : "kvgram " KVG_VERSION " ngram build (modified Kneser-Ney)";
+        if (kvg_ngram_build(&in, a->quantize, w, a->out, err) ||
+            kvg_writer_meta_str(w, "general.source", source, strlen(source), err) ||
+            kvg_writer_meta_str(w, "general.converter", conv, strlen(conv), err)) {
+            kvg_writer_abort(w);
+            w = NULL;
+            goto done;
+        }
+        rc = kvg_writer_finish(w, err);
+        w = NULL;
+        if (rc && a->arpa)
+            unlink(a->arpa); /* all or nothing */
+        goto done;
+    }
+    rc = 0;
+done:
+    if (w)
+        kvg_writer_abort(w);
+    kvg_ngram_estimate_input_free(&in);
+    kvg_ngram_estimate_free(m);
+    return rc;
+}
+
+static int cmd_ngram_build(int argc, char **argv)
+{
+    build_args a;
+    memset(&a, 0, sizeof a);
+    a.count.memory = (uint64_t)1 << 30;
+    a.est.fallback[1] = 0.5f;
+    a.est.fallback[2] = 1.0f;
+    a.est.fallback[3] = 1.5f;
+    a.prog.on = isatty(2);
+    uint64_t prune[KVG_NGRAM_MAX_ORDER];
+    int n_prune = 0;
+    int order_given = 0;
+    const char **corpora = calloc((size_t)argc + 1, sizeof *corpora);
+    if (!corpora)
+        return 1;
+    a.corpora = corpora;
+    int status = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (cli_is_help(arg)) {
+            fputs(ngram_help, stdout);
+            status = 0;
+            goto out;
+        } else if (!strcmp(arg, "--order") || !strcmp(arg, "-N")) {
+            uint64_t v;
+            if (++i == argc || parse_u64(argv[i], &v)) {
+                cli_usage_error("ngram build", "%s needs a whole number", arg);
+                goto out;
+            }
+            if (v < 1 || v > KVG_NGRAM_MAX_ORDER) {
+                cli_usage_error("ngram build", "order %s is out of range (1 to %d)", argv[i], KVG_NGRAM_MAX_ORDER);
+                goto out;
+            }
+            a.order = (uint32_t)v;
+            order_given = 1;
+        } else if (!strcmp(arg, "-o") || !strcmp(arg, "--output")) {
+            if (++i == argc) {
+                cli_usage_error("ngram build", "%s needs a file name", arg);
+                goto out;
+            }
+            a.out = argv[i];
+        } else if (!strcmp(arg, "--arpa")) {
+            if (++i == argc) {
+                cli_usage_error("ngram build", "--arpa needs a file name");
+                goto out;
+            }
+            a.arpa = argv[i];
+        } else if (!strcmp(arg, "-S") || !strcmp(arg, "--memory")) {
+            if (++i == argc || parse_size(argv[i], &a.count.memory)) {
+                cli_usage_error("ngram build", "%s takes a size like 512M, 4G or 50%%", arg);
+                goto out;
+            }
+        } else if (!strcmp(arg, "-T") || !strcmp(arg, "--temp")) {
+            if (++i == argc) {
+                cli_usage_error("ngram build", "%s needs a folder", arg);
+                goto out;
+            }
+            a.count.temp_dir = argv[i];
+        } else if (!strcmp(arg, "--prune")) {
+            while (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
+                if (n_prune == KVG_NGRAM_MAX_ORDER || parse_u64(argv[++i], &prune[n_prune])) {
+                    cli_usage_error("ngram build", "bad pruning threshold %s", argv[i]);
+                    goto out;
+                }
+                if (n_prune && prune[n_prune] < prune[n_prune - 1]) {
+                    cli_usage_error("ngram build", "pruning thresholds must not decrease (%llu after %llu)",
+                                    (unsigned long long)prune[n_prune], (unsigned long long)prune[n_prune - 1]);
+                    goto out;
+                }
+                n_prune++;
+            }
+            if (!n_prune) {
+                cli_usage_error("ngram build", "--prune needs at least one threshold");
+                goto out;
+            }
+        } else if (!strcmp(arg, "--smoothing")) {
+            if (++i == argc || (strcmp(argv[i], "kn") && strcmp(argv[i], "mle"))) {
+                cli_usage_error("ngram build", "--smoothing takes kn or mle");
+                goto out;
+            }
+            a.est.smoothing = strcmp(argv[i], "mle") ? KVG_SMOOTH_KN : KVG_SMOOTH_MLE;
+        } else if (!strcmp(arg, "--discount_fallback") || !strcmp(arg, "--discount-fallback")) {
+            a.est.discount_fallback = 1;
+            int n = 0;
+            float d[3] = {0.5f, 1.0f, 1.5f};
+            while (i + 1 < argc && is_number(argv[i + 1]) && n < 3)
+                d[n++] = strtof(argv[++i], NULL);
+            for (int j = n; j > 0 && j < 3; j++)
+                d[j] = d[n - 1]; /* like lmplz: the last value repeats */
+            for (int j = 0; j < 3; j++) {
+                if (!(d[j] >= 0.0f && d[j] <= (float)(j + 1))) {
+                    cli_usage_error("ngram build", "the fallback discount for count %d must be in [0, %d]", j + 1,
+                                    j + 1);
+                    goto out;
+                }
+                a.est.fallback[j + 1] = d[j];
+            }
+        } else if (!strcmp(arg, "--skip_symbols") || !strcmp(arg, "--skip-symbols")) {
+            a.count.skip_symbols = 1;
+        } else if (!strcmp(arg, "--quantize")) {
+            if (++i == argc || strcmp(argv[i], "8")) {
+                cli_usage_error("ngram build", "--quantize takes 8 (bits)");
+                goto out;
+            }
+            a.quantize = 8;
+        } else if (!strcmp(arg, "--quiet")) {
+            a.prog.on = 0;
+        } else if (arg[0] == '-' && arg[1]) {
+            cli_usage_error("ngram build", "unknown option %s", arg);
+            goto out;
+        } else {
+            corpora[a.n_corpora++] = arg;
+        }
+    }
+    if (!order_given) {
+        cli_usage_error("ngram build", "missing --order N");
+        goto out;
+    }
+    if (!a.out && !a.arpa) {
+        cli_usage_error("ngram build", "missing -o MODEL.kvg (or --arpa FILE)");
+        goto out;
+    }
+    if (n_prune > (int)a.order) {
+        cli_usage_error("ngram build", "%d pruning thresholds for a model of order %u", n_prune, a.order);
+        goto out;
+    }
+    for (uint32_t k = 0; k < a.order; k++)
+        a.est.prune[k] = n_prune ? prune[k < (uint32_t)n_prune ? k : (uint32_t)n_prune - 1] : 0;
+    if (!a.n_corpora)
+        corpora[a.n_corpora++] = "-";
+    a.count.order = a.order;
+    a.est.progress = progress_phase;
+    a.est.progress_user = &a.prog;
+
+    signal(SIGINT, on_fatal_signal);
+    signal(SIGTERM, on_fatal_signal);
+    signal(SIGHUP, on_fatal_signal);
+    kvg_error err;
+    if (build(&a, &err)) {
+        cli_print_error(&err);
+        status = 1;
+    } else {
+        status = 0;
+    }
+out:
+    free(corpora);
+    return status;
+}
+
+int cmd_ngram(int argc, char **argv)
+{
+    if (argc < 2 || cli_is_help(argv[1])) {
+        fputs(ngram_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "build") == 0)
+        return cmd_ngram_build(argc - 1, argv + 1);
+    return cli_usage_error("ngram", "unknown subcommand \"%s\" (only build)", argv[1]);
+}
