@@ -50,6 +50,18 @@ int kvg_ngram_counter_new(const kvg_ngram_count_options *opt, kvg_ngram_counter 
 int kvg_ngram_counter_add_line(kvg_ngram_counter *c, const char *text, size_t len, const char *where, uint64_t line,
                                kvg_error *err);
 
+/* Token-level counting: the vocabulary is the n_tokens ids of a tokenizer,
+ * token t being word id t + 3 (after <unk>, <s>, </s>) and named by its
+ * decimal id; tokens the text never uses are unigrams with count 0, so the
+ * model's distributions cover the tokenizer's whole vocabulary. Call once,
+ * before any add_ids; add_line may not be mixed in. */
+#define KVG_EST_TOKEN_OFFSET 3u
+int kvg_ngram_counter_set_tokens(kvg_ngram_counter *c, uint32_t n_tokens, kvg_error *err);
+
+/* Adds one sentence of token ids (each < n_tokens). */
+int kvg_ngram_counter_add_ids(kvg_ngram_counter *c, const uint32_t *ids, size_t n, const char *where, uint64_t line,
+                              kvg_error *err);
+
 /* Tokens and sentences seen so far, runs spilled (for progress). */
 void kvg_ngram_counter_stats(const kvg_ngram_counter *c, uint64_t *tokens, uint64_t *sentences, uint64_t *runs);
 

@@ -16,7 +16,8 @@
  *
  * Pruning (lmplz --prune): a k-gram seen at most prune[k-1] times is marked;
  * it still counts in the counts of counts and in its context's totals. The
- * unigrams <unk>, <s> and </s> are never pruned.
+ * unigrams <unk>, <s> and </s> are never pruned, nor words of the vocabulary
+ * the text never used (token-level models: every token is a unigram).
  *
  * Discounts (Chen & Goodman eq. 26): with n_c the number of k-grams of
  * adjusted count c, Y = n1 / (n1 + 2 n2) and Dc = c - (c+1) Y n_{c+1} / n_c for
@@ -159,6 +160,36 @@ static int build_top(const est_counts *f, est_level *lv)
     return 0;
 }
 
+/* Every id of the vocabulary becomes a unigram, those never seen with count
+ * 0 (token-level models know their vocabulary in advance; a word model has
+ * seen all its words). Level 2's suffix links follow: a unigram's index is
+ * then its id. */
+static int fill_vocabulary(est_level *l1, est_level *l2, uint32_t vocab_size)
+{
+    if (l1->n == vocab_size)
+        return 0;
+    est_level full;
+    memset(&full, 0, sizeof full);
+    if (level_alloc(&full, 1, vocab_size))
+        return -1;
+    for (uint32_t id = 0; id < vocab_size; id++) {
+        full.ids[id] = id;
+        full.adj[id] = full.raw[id] = 0;
+    }
+    for (uint64_t i = 0; i < l1->n; i++) {
+        uint32_t id = l1->ids[i];
+        full.adj[id] = l1->adj[i];
+        full.raw[id] = l1->raw[i];
+    }
+    if (l2)
+        for (uint64_t i = 0; i < l2->n; i++)
+            l2->suffix[i] = l1->ids[l2->suffix[i]];
+    level_free(l1);
+    full.n = vocab_size;
+    *l1 = full;
+    return 0;
+}
+
 static int compute_discount(const uint64_t nc[5], uint32_t k, float d[4], kvg_error *err, const char *where)
 {
     for (unsigned j = 1; j < 4; j++)
@@ -192,6 +223,8 @@ int est_adjust(est_counts *f, const kvg_ngram_estimate_options *opt, const char 
     for (uint32_t k = order - 1; k >= 1; k--)
         if (build_lower(f, &out->levels[k + 1], &out->levels[k], k))
             goto oom;
+    if (fill_vocabulary(&out->levels[1], order > 1 ? &out->levels[2] : NULL, f->vocab_size))
+        goto oom;
     uint32_t last_len = f->n ? window_len(f->items + (f->n - 1) * f->words_per_item, order) : 0;
     free(f->items);
     f->items = NULL;
@@ -201,7 +234,7 @@ int est_adjust(est_counts *f, const kvg_ngram_estimate_options *opt, const char 
         uint64_t limit = opt->prune[k - 1];
         uint64_t nc[5] = {0, 0, 0, 0, 0};
         for (uint64_t i = 0; i < lv->n; i++) {
-            lv->pruned[i] = lv->raw[i] <= limit && !(k == 1 && lv->ids[i] <= KVG_EST_EOS);
+            lv->pruned[i] = lv->raw[i] <= limit && !(k == 1 && (lv->ids[i] <= KVG_EST_EOS || lv->raw[i] == 0));
             uint64_t c = lv->adj[i];
             if (i + 1 == lv->n && k < order && k <= last_len)
                 c = lv->raw[i]; /* lmplz's last flush (see the top) */

@@ -51,6 +51,7 @@ struct kvg_ngram_counter {
     size_t n_runs, cap_runs;
 
     uint64_t tokens, sentences;
+    uint32_t n_tokens;        /* > 0: counting token ids; token t is word t + 3 */
 };
 
 /* ---- vocabulary ---- */
@@ -311,6 +312,39 @@ int kvg_ngram_counter_add_line(kvg_ngram_counter *c, const char *text, size_t le
                               where, (unsigned long long)line, id == KVG_EST_UNK ? "<unk>" : id == KVG_EST_BOS ? "<s>" : "</s>");
         }
         if (add_token(c, id, err))
+            return -1;
+        c->tokens++;
+    }
+    c->sentences++;
+    return add_token(c, KVG_EST_EOS, err);
+}
+
+int kvg_ngram_counter_set_tokens(kvg_ngram_counter *c, uint32_t n_tokens, kvg_error *err)
+{
+    if (c->n_words != 3 || c->n_tokens || n_tokens == 0 || n_tokens > UINT32_MAX - 4)
+        return kvg_errorf(err, NULL, "a token vocabulary must be set once, before any text, with 1 to 2^32-5 tokens");
+    char name[32];
+    for (uint32_t t = 0; t < n_tokens; t++) {
+        size_t len = (size_t)snprintf(name, sizeof name, "%u", t) & 15; /* at most 10 digits */
+        if (word_add(c, name, len, XXH3_64bits(name, len)) == UINT32_MAX)
+            return kvg_errorf(err, NULL, "out of memory for %u tokens", n_tokens);
+    }
+    c->n_tokens = n_tokens;
+    return 0;
+}
+
+int kvg_ngram_counter_add_ids(kvg_ngram_counter *c, const uint32_t *ids, size_t n, const char *where, uint64_t line,
+                              kvg_error *err)
+{
+    if (!c->n_tokens)
+        return kvg_errorf(err, where, "no token vocabulary set");
+    for (uint32_t j = 0; j + 1 < c->order; j++)
+        c->hist[j] = KVG_EST_BOS;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] >= c->n_tokens)
+            return kvg_errorf(err, NULL, "%s:%llu: token id %u is outside the vocabulary (%u tokens)", where,
+                              (unsigned long long)line, ids[i], c->n_tokens);
+        if (add_token(c, ids[i] + 3, err))
             return -1;
         c->tokens++;
     }

@@ -15,9 +15,11 @@
 #include "cli.h"
 #include "commands.h"
 #include "corpus_reader.h"
+#include "kvg_reader.h"
 #include "kvg_writer.h"
 #include "ngram_build.h"
 #include "ngram_estimate.h"
+#include "tokenizer.h"
 
 static const char *const ngram_help =
     "usage: kvgram ngram build --order N [options] [CORPUS...] -o MODEL.kvg\n"
@@ -43,6 +45,12 @@ static const char *const ngram_help =
     "  --discount_fallback [D1 [D2 [D3+]]]\n"
     "                        where the counts of counts give no valid discounts,\n"
     "                        use these (default 0.5 1 1.5) instead of failing\n"
+    "  --tokenizer PATH      count the token ids of a model's tokenizer instead of\n"
+    "                        words: PATH is a .kvg that holds one, or a Hugging Face\n"
+    "                        folder / tokenizer.json. Token t is the word \"t\" (its\n"
+    "                        decimal id; n-gram id t+3, after <unk> <s> </s>), every\n"
+    "                        token is in the vocabulary, and the .kvg carries the\n"
+    "                        tokenizer. Lines are tokenized on all cores\n"
     "  --skip_symbols        treat <s>, </s> and <unk> in the text as spaces\n"
     "                        (default: refuse them, as lmplz does)\n"
     "  --quantize 8          store probabilities and backoffs as 8-bit codes\n"
@@ -191,6 +199,28 @@ fail_errno:
     return -1;
 }
 
+/* A tokenizer from a .kvg (its tokenizer.* entries) or from a Hugging Face
+ * folder or tokenizer.json. */
+static int load_tokenizer(const char *path, kvg_tokenizer **out, kvg_error *err)
+{
+    struct stat st;
+    size_t len = strlen(path);
+    int hf = (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) || (len >= 5 && !strcmp(path + len - 5, ".json")) ||
+             (len >= 8 && !strcmp(path + len - 8, ".json.gz"));
+    if (hf)
+        return kvg_tokenizer_from_hf(path, out, err);
+    kvg_file *f;
+    if (kvg_open(path, &f, err))
+        return -1;
+    int rc = 0;
+    if (!kvg_meta_find(f, "tokenizer.n_tokens"))
+        rc = kvg_errorf(err, path, "holds no tokenizer (no tokenizer.* entries)");
+    else
+        rc = kvg_tokenizer_open(f, out, err);
+    kvg_close(f);
+    return rc;
+}
+
 typedef struct build_args {
     uint32_t order;
     const char *out, *arpa;
@@ -199,8 +229,82 @@ typedef struct build_args {
     kvg_ngram_count_options count;
     kvg_ngram_estimate_options est;
     int quantize;
+    const char *tokenizer_path;
+    kvg_tokenizer *tok;
     progress prog;
 } build_args;
+
+/* ---- token-level counting: lines tokenized in parallel, counted in order ---- */
+
+#define BATCH_LINES 4096
+#define BATCH_BYTES (8u << 20)
+
+typedef struct line_batch {
+    char *text;              /* the lines, back to back */
+    size_t used, cap;
+    size_t start[BATCH_LINES + 1];
+    uint64_t number[BATCH_LINES];
+    size_t n;
+} line_batch;
+
+static int batch_add(line_batch *b, const char *line, size_t len)
+{
+    if (b->used + len > b->cap) {
+        size_t cap = b->cap ? b->cap : BATCH_BYTES;
+        while (cap < b->used + len)
+            cap *= 2;
+        char *t = realloc(b->text, cap);
+        if (!t)
+            return -1;
+        b->text = t;
+        b->cap = cap;
+    }
+    memcpy(b->text + b->used, line, len);
+    b->start[b->n] = b->used;
+    b->used += len;
+    b->start[++b->n] = b->used;
+    return 0;
+}
+
+/* Tokenizes the batch on all cores, then counts its lines in order. */
+static int batch_count(line_batch *b, const kvg_tokenizer *tok, kvg_ngram_counter *c, const char *where,
+                       kvg_error *err)
+{
+    uint32_t *ids[BATCH_LINES];
+    size_t n_ids[BATCH_LINES];
+    int failed[BATCH_LINES];
+    kvg_error errs[2];
+    long first_bad = -1;
+#pragma omp parallel for schedule(dynamic, 64)
+    for (size_t i = 0; i < b->n; i++) {
+        kvg_error e;
+        ids[i] = NULL;
+        failed[i] = kvg_tokenizer_encode(tok, b->text + b->start[i], b->start[i + 1] - b->start[i], &ids[i],
+                                         &n_ids[i], &e) != 0;
+        if (failed[i]) {
+#pragma omp critical
+            if (first_bad < 0 || (long)i < first_bad) {
+                first_bad = (long)i;
+                errs[0] = e;
+            }
+        }
+    }
+    int rc = 0;
+    if (first_bad >= 0) {
+        kvg_errorf(err, NULL, "%s:%llu: cannot tokenize: %s", where, (unsigned long long)b->number[first_bad],
+                   errs[0].msg);
+        rc = -1;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (!rc && kvg_ngram_counter_add_ids(c, ids[i], n_ids[i], where, b->number[i], err))
+            rc = -1;
+        free(ids[i]);
+    }
+    (void)errs[1];
+    b->n = 0;
+    b->used = 0;
+    return rc;
+}
 
 /* Counts every corpus into a fresh counter, then estimates. */
 static int estimate(build_args *a, kvg_ngram_estimate **m, kvg_error *err)
@@ -208,6 +312,12 @@ static int estimate(build_args *a, kvg_ngram_estimate **m, kvg_error *err)
     kvg_ngram_counter *c;
     if (kvg_ngram_counter_new(&a->count, &c, err))
         return -1;
+    line_batch batch;
+    memset(&batch, 0, sizeof batch);
+    if (a->tok && kvg_ngram_counter_set_tokens(c, kvg_tokenizer_n_tokens(a->tok), err)) {
+        kvg_ngram_counter_free(c);
+        return -1;
+    }
     for (int i = 0; i < a->n_corpora; i++) {
         corpus_reader *r;
         if (corpus_open(a->corpora[i], &r, err)) {
@@ -218,22 +328,40 @@ static int estimate(build_args *a, kvg_ngram_estimate **m, kvg_error *err)
         size_t len;
         int got;
         while ((got = corpus_next_line(r, &line, &len, err)) == 1) {
-            if (kvg_ngram_counter_add_line(c, line, len, corpus_name(r), corpus_line_number(r), err)) {
+            if (a->tok) {
+                if (len && line[len - 1] == '\r')
+                    len--; /* a CRLF line end is not text */
+                batch.number[batch.n] = corpus_line_number(r);
+                if (batch_add(&batch, line, len)) {
+                    kvg_errorf(err, corpus_name(r), "out of memory");
+                    got = -1;
+                    break;
+                }
+                if ((batch.n == BATCH_LINES || batch.used >= BATCH_BYTES) &&
+                    batch_count(&batch, a->tok, c, corpus_name(r), err)) {
+                    got = -1;
+                    break;
+                }
+            } else if (kvg_ngram_counter_add_line(c, line, len, corpus_name(r), corpus_line_number(r), err)) {
                 got = -1;
                 break;
             }
             if ((corpus_line_number(r) & 0xFFF) == 0)
                 progress_read(&a->prog, r, c, 0);
         }
+        if (got >= 0 && batch.n && batch_count(&batch, a->tok, c, corpus_name(r), err))
+            got = -1;
         progress_read(&a->prog, r, c, 1);
         if (a->prog.on)
             fputc('\n', stderr);
         corpus_close(r);
         if (got < 0) {
+            free(batch.text);
             kvg_ngram_counter_free(c);
             return -1;
         }
     }
+    free(batch.text);
     const char *where = a->n_corpora == 1 ? (strcmp(a->corpora[0], "-") ? a->corpora[0] : "stdin") : "the corpus";
     return kvg_ngram_estimate_run(c, &a->est, where, m, err);
 }
@@ -266,6 +394,8 @@ static int build(build_args *a, kvg_error *err)
         const char *conv = a->est.smoothing == KVG_SMOOTH_MLE ? "kvgram " KVG_VERSION " ngram build (maximum likelihood)"
                                                              : "kvgram " KVG_VERSION " ngram build (modified Kneser-Ney)";
         if (kvg_ngram_build(&in, a->quantize, w, a->out, err) ||
+            (a->tok && (kvg_tokenizer_write(a->tok, w, err) ||
+                        kvg_writer_meta_u64(w, "ngram.token_id_offset", KVG_EST_TOKEN_OFFSET, err))) ||
             kvg_writer_meta_str(w, "general.source", source, strlen(source), err) ||
             kvg_writer_meta_str(w, "general.converter", conv, strlen(conv), err)) {
             kvg_writer_abort(w);
@@ -384,6 +514,12 @@ static int cmd_ngram_build(int argc, char **argv)
                 }
                 a.est.fallback[j + 1] = d[j];
             }
+        } else if (!strcmp(arg, "--tokenizer")) {
+            if (++i == argc) {
+                cli_usage_error("ngram build", "--tokenizer needs a .kvg file or a Hugging Face folder");
+                goto out;
+            }
+            a.tokenizer_path = argv[i];
         } else if (!strcmp(arg, "--skip_symbols") || !strcmp(arg, "--skip-symbols")) {
             a.count.skip_symbols = 1;
         } else if (!strcmp(arg, "--quantize")) {
@@ -425,6 +561,11 @@ static int cmd_ngram_build(int argc, char **argv)
     signal(SIGTERM, on_fatal_signal);
     signal(SIGHUP, on_fatal_signal);
     kvg_error err;
+    if (a.tokenizer_path && load_tokenizer(a.tokenizer_path, &a.tok, &err)) {
+        cli_print_error(&err);
+        status = 1;
+        goto out;
+    }
     if (build(&a, &err)) {
         cli_print_error(&err);
         status = 1;
@@ -432,6 +573,7 @@ static int cmd_ngram_build(int argc, char **argv)
         status = 0;
     }
 out:
+    kvg_tokenizer_free(a.tok);
     free(corpora);
     return status;
 }
