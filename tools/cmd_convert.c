@@ -8,6 +8,8 @@
 #include "arpa_convert.h"
 #include "cli.h"
 #include "commands.h"
+#include "hf_convert.h"
+#include "kvg_dtype.h"
 #include "llama2c_convert.h"
 
 static const char *const convert_help =
@@ -18,13 +20,19 @@ static const char *const convert_help =
     "\n"
     "Inputs:\n"
     "  MODEL.arpa, MODEL.arpa.gz   an ARPA back-off n-gram model (KenLM, SRILM, ...)\n"
+    "  HF_DIR                      a Hugging Face checkpoint folder: config.json,\n"
+    "                              model.safetensors (or model.safetensors.index.json\n"
+    "                              and its shards), tokenizer.json (or vocab.json +\n"
+    "                              merges.txt); GPT-2, Llama/Mistral/Qwen2, GPT-NeoX\n"
     "  MODEL.bin                   a llama2.c checkpoint (legacy, or export version 1 / 2)\n"
     "\n"
     "  -o, --output FILE   the .kvg file to write (required)\n"
     "  --quantize 8        n-grams: store probabilities and backoffs as 8-bit codes\n"
     "                      (per-order codebooks; unigrams stay exact). Default: exact f32\n"
     "  --tokenizer TOK.bin llama2.c: its tokenizer file, stored in the .kvg\n"
-    "  --type T            transformers: matrices in f32 (default), f16 or bf16\n"
+    "  --type T            transformers: matrices in f32, f16 or bf16 (norms and biases\n"
+    "                      stay f32). Default: f32 for llama2.c, the checkpoint's own\n"
+    "                      dtype for Hugging Face folders\n"
     "  --quiet             no progress on stderr (shown by default when it is a terminal)\n"
     "  -h, --help          this help\n";
 
@@ -32,6 +40,7 @@ int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     arpa_convert_options arpa = {0, isatty(2)};
+    hf_convert_options hf = {-1, isatty(2)};
     llama2c_options l2c = {NULL, KVG_DTYPE_F32, isatty(2)};
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
@@ -50,11 +59,15 @@ int cmd_convert(int argc, char **argv)
                 return cli_usage_error("convert", "--tokenizer needs a file name");
             l2c.tokenizer = argv[i];
         } else if (strcmp(argv[i], "--type") == 0) {
-            if (++i == argc || kvg_dtype_from_name(argv[i], &l2c.type) ||
-                (l2c.type != KVG_DTYPE_F32 && l2c.type != KVG_DTYPE_F16 && l2c.type != KVG_DTYPE_BF16))
+            kvg_dtype dt;
+            if (++i == argc || kvg_dtype_from_name(argv[i], &dt) != 0 ||
+                (dt != KVG_DTYPE_F32 && dt != KVG_DTYPE_F16 && dt != KVG_DTYPE_BF16))
                 return cli_usage_error("convert", "--type takes f32, f16 or bf16");
+            hf.weight_type = (int)dt;
+            l2c.type = dt;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             arpa.progress = 0;
+            hf.progress = 0;
             l2c.progress = 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("convert", "unknown option %s", argv[i]);
@@ -69,13 +82,21 @@ int cmd_convert(int argc, char **argv)
     if (!out)
         return cli_usage_error("convert", "missing -o OUTPUT.kvg");
     struct stat st;
-    if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "kvgram: %s: is a directory; converting Hugging Face checkpoints is not supported yet\n", in);
-        return 1;
-    }
     kvg_error err;
-    if (l2c.tokenizer || llama2c_is_checkpoint(in) ? llama2c_convert(in, out, &l2c, &err)
-                                                  : arpa_convert(in, out, &arpa, &err)) {
+    if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (arpa.quantize || l2c.tokenizer)
+            return cli_usage_error("convert", "%s is not for Hugging Face checkpoint folders",
+                                   arpa.quantize ? "--quantize" : "--tokenizer");
+        if (hf_convert(in, out, &hf, &err)) {
+            cli_print_error(&err);
+            return 1;
+        }
+        return 0;
+    }
+    int is_llama2c = l2c.tokenizer || llama2c_is_checkpoint(in);
+    if (!is_llama2c && hf.weight_type >= 0)
+        return cli_usage_error("convert", "--type is for transformer checkpoints, not n-gram models");
+    if (is_llama2c ? llama2c_convert(in, out, &l2c, &err) : arpa_convert(in, out, &arpa, &err)) {
         cli_print_error(&err);
         return 1;
     }

@@ -5,6 +5,7 @@
  * mapping, and freed before the next file is read, so memory stays O(header).
  * Checks that span files (duplicate names, the index's weight_map) run once
  * all files are read. */
+#define _DEFAULT_SOURCE /* madvise (MADV_DONTNEED): Linux/BSD, not POSIX */
 #include "safetensors.h"
 
 #include "kvg_mmap.h"
@@ -651,4 +652,16 @@ int st_to_f32(const st_tensor *t, uint64_t first, size_t n, float *dst, kvg_erro
         }
     }
     return 0;
+}
+
+void st_release(const st_tensor *t)
+{
+    if (t->size == 0)
+        return;
+    /* Whole pages around the data: neighbours' pages just fault back in from the file. */
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t mask = (uintptr_t)(page > 0 ? page : 4096) - 1;
+    uintptr_t begin = (uintptr_t)t->data & ~mask;
+    uintptr_t end = ((uintptr_t)t->data + (uintptr_t)t->size + mask) & ~mask;
+    madvise((void *)begin, end - begin, MADV_DONTNEED); /* advice only: a failure changes nothing */
 }

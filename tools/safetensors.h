@@ -68,4 +68,10 @@ const char *st_metadata(const st_checkpoint *c, const char *key);
  * tensor. */
 int st_to_f32(const st_tensor *t, uint64_t first, size_t n, float *dst, kvg_error *err);
 
+/* Tells the kernel the pages of t's data are not needed for now, so a
+ * converter that streams tensor by tensor keeps its resident memory at about
+ * one tensor rather than the whole checkpoint. The data stays readable (the
+ * mapping is read-only: pages come back from the file when touched again). */
+void st_release(const st_tensor *t);
+
 #endif
