@@ -312,7 +312,10 @@ int score_transformer(const tf_score_options *o, const kvg_file *f, const char *
     if (kvg_tokenizer_open(f, &tok, &err) || kvg_tf_scorer_new(m, o->window, o->stride, o->batch_tokens, &c.scorer, &err))
         goto fail;
     c.tok = tok;
-    if (o->bos && kvg_tokenizer_adds_bos(tok) && kvg_tokenizer_bos(tok) < m->c.vocab_size)
+    /* Scoring prepends the model's BOS whenever it has one, even where its
+     * tokenizer does not add it when encoding (GPT-2's <|endoftext|>): so the
+     * first token of every text is scored too, as the reference does. */
+    if (o->bos && kvg_tokenizer_bos(tok) < m->c.vocab_size)
         c.bos = kvg_tokenizer_bos(tok);
     c.texts = calloc(CHUNK_LINES, sizeof *c.texts);
     if (!c.texts) {

@@ -9,7 +9,7 @@
 #include "kvg_reader.h"
 
 typedef struct tf_score_options {
-    int bos;          /* prepend BOS when the tokenizer says the model expects it */
+    int bos;          /* prepend the model's BOS token (when it has one) */
     int per_token, summary, json, threads;
     int document;     /* each FILE is one text, not one text per line */
     uint32_t window, stride, batch_tokens; /* 0: defaults (context length, window / 2, max(window, 512)) */
