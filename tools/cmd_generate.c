@@ -125,7 +125,8 @@ static int generate(const gen_options *o, const kvg_transformer *m, const kvg_to
     if (kvg_tokenizer_encode(tok, o->prompt, strlen(o->prompt), &prompt, &n_prompt, err))
         return -1;
     uint32_t bos = kvg_tokenizer_bos(tok), eos = kvg_tokenizer_eos(tok);
-    int add_bos = o->bos && kvg_tokenizer_adds_bos(tok) && bos != KVG_TOKEN_NONE;
+    /* BOS as the model expects it, and always to start from an empty prompt. */
+    int add_bos = o->bos && bos != KVG_TOKEN_NONE && (kvg_tokenizer_adds_bos(tok) || n_prompt == 0);
     size_t n = n_prompt + (size_t)add_bos;
     if (n == 0) {
         kvg_errorf(err, NULL, "empty prompt and the model has no BOS token to start from");

@@ -51,6 +51,11 @@ if [ "$out" = "Once upon a time" ]; then pass; else fail "-n 0: \"$out\""; fi
 run generate -m "$tmp/s.kvg" -n 5
 expect_ok "empty prompt (from BOS)"
 
+# GPT-2-style tokenizers do not add BOS when encoding; an empty prompt still starts from it.
+run convert "$KVG_SOURCE_DIR/models/kjv-gpt2" -o "$tmp/gpt2.kvg" --quiet
+run generate -m "$tmp/gpt2.kvg" -n 8 --seed 1 --temperature 1
+if [ "$status" -eq 0 ] && [ -n "$out" ]; then pass; else fail "kjv-gpt2 from an empty prompt: exit $status: $err"; fi
+
 # Bad requests.
 run convert "$models/stories260K.bin" -o "$tmp/notok.kvg" --quiet
 run generate -m "$tmp/notok.kvg" "Once"
