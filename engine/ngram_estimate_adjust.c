@@ -39,6 +39,16 @@ static uint32_t window_len(const uint64_t *item, uint32_t order)
     return order;
 }
 
+/* The effective length of every counted window, computed once (one byte each). */
+static uint8_t *window_lens(const est_counts *f)
+{
+    uint8_t *len = malloc((size_t)(f->n ? f->n : 1));
+    if (len)
+        for (uint64_t i = 0; i < f->n; i++)
+            len[i] = (uint8_t)window_len(f->items + i * f->words_per_item, f->order);
+    return len;
+}
+
 static int level_alloc(est_level *lv, uint32_t k, uint64_t cap)
 {
     size_t c = (size_t)(cap ? cap : 1);
@@ -70,13 +80,12 @@ static int cmp_ids(const uint32_t *a, const uint32_t *b, uint32_t k)
 
 /* Level k < order from level k+1 (groups of equal k-prefixes) merged with
  * the windows that shorten to k-grams. */
-static int build_lower(const est_counts *f, est_level *up, est_level *lv, uint32_t k)
+static int build_lower(const est_counts *f, const uint8_t *wlen, est_level *up, est_level *lv, uint32_t k)
 {
-    uint32_t order = f->order;
     unsigned w = f->words_per_item;
     uint64_t n_short = 0;
     for (uint64_t i = 0; i < f->n; i++)
-        n_short += window_len(f->items + i * w, order) == k;
+        n_short += wlen[i] == k;
     if (level_alloc(lv, k, up->n + n_short + 2))
         return -1;
     uint64_t n = 0;
@@ -89,7 +98,7 @@ static int build_lower(const est_counts *f, est_level *up, est_level *lv, uint32
     uint64_t a = 0, b = 0;
     uint32_t key[KVG_NGRAM_MAX_ORDER];
     /* advance b to the next window of length k */
-    while (b < f->n && window_len(f->items + b * w, order) != k)
+    while (b < f->n && wlen[b] != k)
         b++;
     while (a < up->n || b < f->n) {
         int take_a;
@@ -120,7 +129,7 @@ static int build_lower(const est_counts *f, est_level *up, est_level *lv, uint32
             memcpy(dst, key, k * sizeof *dst);
             lv->adj[n] = lv->raw[n] = f->items[b * w + w - 1];
             b++;
-            while (b < f->n && window_len(f->items + b * w, order) != k)
+            while (b < f->n && wlen[b] != k)
                 b++;
         }
         n++;
@@ -129,13 +138,13 @@ static int build_lower(const est_counts *f, est_level *up, est_level *lv, uint32
     return 0;
 }
 
-static int build_top(const est_counts *f, est_level *lv)
+static int build_top(const est_counts *f, const uint8_t *wlen, est_level *lv)
 {
     uint32_t order = f->order;
     unsigned w = f->words_per_item;
     uint64_t cap = 0;
     for (uint64_t i = 0; i < f->n; i++)
-        cap += window_len(f->items + i * w, order) == order;
+        cap += wlen[i] == order;
     if (order == 1)
         cap += 2;
     if (level_alloc(lv, order, cap))
@@ -149,7 +158,7 @@ static int build_top(const est_counts *f, est_level *lv)
     }
     for (uint64_t i = 0; i < f->n; i++) {
         const uint64_t *it = f->items + i * w;
-        if (window_len(it, order) != order)
+        if (wlen[i] != order)
             continue;
         for (uint32_t j = 0; j < order; j++)
             lv->ids[n * order + j] = est_item_id(it, j);
@@ -218,11 +227,15 @@ int est_adjust(est_counts *f, const kvg_ngram_estimate_options *opt, const char 
     memset(out, 0, sizeof *out);
     uint32_t order = f->order;
     out->order = order;
-    if (build_top(f, &out->levels[order]))
+    uint8_t *wlen = window_lens(f);
+    if (!wlen)
         goto oom;
-    for (uint32_t k = order - 1; k >= 1; k--)
-        if (build_lower(f, &out->levels[k + 1], &out->levels[k], k))
-            goto oom;
+    int failed = build_top(f, wlen, &out->levels[order]);
+    for (uint32_t k = order - 1; k >= 1 && !failed; k--)
+        failed = build_lower(f, wlen, &out->levels[k + 1], &out->levels[k], k);
+    free(wlen);
+    if (failed)
+        goto oom;
     if (fill_vocabulary(&out->levels[1], order > 1 ? &out->levels[2] : NULL, f->vocab_size))
         goto oom;
     uint32_t last_len = f->n ? window_len(f->items + (f->n - 1) * f->words_per_item, order) : 0;

@@ -4,7 +4,7 @@
  * Each token closes one window: the token and the order-1 before it, <s>
  * standing in before the sentence start (lmplz's padding). Windows go into
  * a buffer of packed items (see est_key_words); when it is full it is radix
- * sorted and equal windows are merged. If that frees less than half of it,
+ * sorted (two halves at once, then merged) and equal windows are combined. If that frees less than half of it,
  * the sorted run is written to a temporary file that is unlinked at once
  * (an interrupted run leaves nothing behind) and the buffer starts over.
  * At the end the runs are merged into one sorted array of distinct windows.
@@ -129,23 +129,65 @@ static uint32_t word_add(kvg_ngram_counter *c, const char *s, size_t len, uint64
 
 /* ---- windows, sorting, runs ---- */
 
-/* Sorts the buffer and merges equal windows (summing counts). */
+static int key_cmp(const uint64_t *a, const uint64_t *b, unsigned kw)
+{
+    for (unsigned k = 0; k < kw; k++)
+        if (a[k] != b[k])
+            return a[k] < b[k] ? -1 : 1;
+    return 0;
+}
+
+/* Appends item to out[0..*n), adding its count to the last item instead
+ * when the windows are equal. */
+static inline void put_merged(uint64_t *out, uint64_t *n, const uint64_t *item, unsigned w)
+{
+    if (*n && memcmp(out + (*n - 1) * w, item, (w - 1) * sizeof *item) == 0) {
+        out[*n * w - 1] += item[w - 1];
+        return;
+    }
+    memcpy(out + *n * w, item, w * sizeof *item);
+    (*n)++;
+}
+
+/* Sorts the buffer and merges equal windows (summing counts). Two halves
+ * are radix sorted at once (OpenMP), then merged into the scratch buffer,
+ * which becomes the buffer. */
 static int sort_and_merge(kvg_ngram_counter *c)
 {
     unsigned w = c->w;
-    if (radix_sort(c->buf, c->tmp, c->n, w, 64, 64 * w))
-        return -1;
-    uint64_t out = 0;
-    for (uint64_t i = 0; i < c->n; i++) {
-        uint64_t *it = c->buf + i * w;
-        if (out && memcmp(c->buf + (out - 1) * w, it, (w - 1) * sizeof *it) == 0) {
-            c->buf[out * w - 1] += it[w - 1];
-            continue;
+    uint64_t n = c->n, h = n / 2, out = 0;
+    int bad = 0;
+    if (n < (1u << 16)) {
+        bad = radix_sort(c->buf, c->tmp, n, w, 64, 64 * w);
+        h = n; /* one sorted part */
+    } else {
+#pragma omp parallel sections reduction(| : bad)
+        {
+#pragma omp section
+            bad |= radix_sort(c->buf, c->tmp, h, w, 64, 64 * w);
+#pragma omp section
+            bad |= radix_sort(c->buf + h * w, c->tmp + h * w, n - h, w, 64, 64 * w);
         }
-        if (out != i)
-            memmove(c->buf + out * w, it, w * sizeof *it);
-        out++;
     }
+    if (bad)
+        return -1;
+    const uint64_t *a = c->buf, *a_end = c->buf + h * w, *b = a_end, *b_end = c->buf + n * w;
+    while (a < a_end && b < b_end) {
+        if (key_cmp(a, b, w - 1) <= 0) {
+            put_merged(c->tmp, &out, a, w);
+            a += w;
+        } else {
+            put_merged(c->tmp, &out, b, w);
+            b += w;
+        }
+    }
+    for (; a < a_end; a += w)
+        put_merged(c->tmp, &out, a, w);
+    for (; b < b_end; b += w)
+        put_merged(c->tmp, &out, b, w);
+    uint64_t *t = c->buf;
+    c->buf = c->tmp;
+    c->tmp = t;
     c->n = out;
     return 0;
 }
@@ -386,13 +428,7 @@ typedef struct run_reader {
     uint64_t cur[KVG_NGRAM_MAX_ORDER / 2 + 2];
 } run_reader;
 
-static int item_less(const uint64_t *a, const uint64_t *b, unsigned kw)
-{
-    for (unsigned k = 0; k < kw; k++)
-        if (a[k] != b[k])
-            return a[k] < b[k];
-    return 0;
-}
+static int item_less(const uint64_t *a, const uint64_t *b, unsigned kw) { return key_cmp(a, b, kw) < 0; }
 
 static int run_next(run_reader *r, unsigned w)
 {

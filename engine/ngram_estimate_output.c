@@ -8,32 +8,52 @@
 
 #include "num_format.h"
 
+/* Lines are built in a buffer and handed to stdio in large pieces: one
+ * fwrite per line would cost more than formatting it. */
+#define OUT_CHUNK (1u << 20)
+
 int kvg_ngram_estimate_write_arpa(const kvg_ngram_estimate *m, FILE *f)
 {
-    char num[KVG_NUM_BUF];
     fputs("\\data\\\n", f);
     for (uint32_t k = 1; k <= m->order; k++)
         fprintf(f, "ngram %u=%llu\n", k, (unsigned long long)m->levels[k].n);
+    size_t longest = 0;
+    for (uint32_t id = 0; id < m->vocab_size; id++)
+        longest = m->word_lens[id] > longest ? m->word_lens[id] : longest;
+    /* room for one line: two numbers, k words and separators */
+    size_t line_max = 2 * KVG_NUM_BUF + KVG_NGRAM_MAX_ORDER * (longest + 1) + 4;
+    char *buf = malloc(OUT_CHUNK + line_max);
+    if (!buf)
+        return -1;
     for (uint32_t k = 1; k <= m->order; k++) {
         const kvg_est_order *lv = &m->levels[k];
         fprintf(f, "\n\\%u-grams:\n", k);
+        size_t used = 0;
         for (uint64_t i = 0; i < lv->n; i++) {
-            int len = kvg_format_float(lv->prob[i], num);
-            fwrite(num, 1, (size_t)len, f);
+            char *p = buf + used;
+            p += kvg_format_float(lv->prob[i], p);
             const uint32_t *ids = lv->ids + i * k;
             for (uint32_t j = k; j-- > 0;) { /* stored reversed */
-                putc(j + 1 == k ? '\t' : ' ', f);
-                fwrite(m->words[ids[j]], 1, m->word_lens[ids[j]], f);
+                *p++ = j + 1 == k ? '\t' : ' ';
+                memcpy(p, m->words[ids[j]], m->word_lens[ids[j]]);
+                p += m->word_lens[ids[j]];
             }
             if (lv->backoff) {
-                putc('\t', f);
-                len = kvg_format_float(lv->backoff[i], num);
-                fwrite(num, 1, (size_t)len, f);
+                *p++ = '\t';
+                p += kvg_format_float(lv->backoff[i], p);
             }
-            if (putc('\n', f) == EOF)
-                return -1;
+            *p++ = '\n';
+            used = (size_t)(p - buf);
+            if (used >= OUT_CHUNK) {
+                if (fwrite(buf, 1, used, f) != used)
+                    break;
+                used = 0;
+            }
         }
+        if (used && fwrite(buf, 1, used, f) != used)
+            break;
     }
+    free(buf);
     fputs("\n\\end\\\n", f);
     return ferror(f) ? -1 : 0;
 }
