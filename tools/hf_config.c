@@ -187,17 +187,25 @@ static int load_gpt2(const cfg_ctx *c, hf_config *cfg)
     return 0;
 }
 
+/* The dimensions Llama-style and NeoX configs name alike, and the norm epsilon. */
+static int load_dims(const cfg_ctx *c, const char *eps_key, hf_config *cfg)
+{
+    return get_dim(c, KEYS("num_hidden_layers"), 0, LAYERS_MAX, &cfg->n_layers) ||
+                   get_dim(c, KEYS("hidden_size"), 0, DIM_MAX, &cfg->d_model) ||
+                   get_dim(c, KEYS("num_attention_heads"), 0, DIM_MAX, &cfg->n_heads) ||
+                   get_dim(c, KEYS("intermediate_size"), 0, DIM_MAX, &cfg->ffn_dim) ||
+                   get_dim(c, KEYS("vocab_size"), 0, DIM_MAX, &cfg->vocab_size) ||
+                   get_dim(c, KEYS("max_position_embeddings"), 0, DIM_MAX, &cfg->context_length) ||
+                   get_pos_real(c, (const char *const[]){eps_key, NULL}, 0, 0, &cfg->norm_eps)
+               ? -1
+               : 0;
+}
+
 /* Llama, Mistral, Qwen2 (and everything of model_type llama: SmolLM, TinyLlama). */
 static int load_llama(const cfg_ctx *c, hf_config *cfg)
 {
     int is_qwen2 = !strcmp(cfg->model_type, "qwen2"), is_mistral = !strcmp(cfg->model_type, "mistral");
-    if (get_dim(c, KEYS("num_hidden_layers"), 0, LAYERS_MAX, &cfg->n_layers) ||
-        get_dim(c, KEYS("hidden_size"), 0, DIM_MAX, &cfg->d_model) ||
-        get_dim(c, KEYS("num_attention_heads"), 0, DIM_MAX, &cfg->n_heads) ||
-        get_dim(c, KEYS("intermediate_size"), 0, DIM_MAX, &cfg->ffn_dim) ||
-        get_dim(c, KEYS("vocab_size"), 0, DIM_MAX, &cfg->vocab_size) ||
-        get_dim(c, KEYS("max_position_embeddings"), 0, DIM_MAX, &cfg->context_length) ||
-        get_pos_real(c, KEYS("rms_norm_eps"), 0, 0, &cfg->norm_eps) ||
+    if (load_dims(c, "rms_norm_eps", cfg) ||
         get_dim(c, KEYS("num_key_value_heads"), cfg->n_heads, DIM_MAX, &cfg->n_kv_heads) ||
         get_pos_real(c, KEYS("rope_theta"), 1, 10000.0, &cfg->rope_theta) ||
         get_activation(c, "hidden_act", "silu", 0, cfg) ||
@@ -249,13 +257,7 @@ static int load_gptneox(const cfg_ctx *c, hf_config *cfg)
 {
     double pct = 0.25;
     int attn_bias = 1;
-    if (get_dim(c, KEYS("num_hidden_layers"), 0, LAYERS_MAX, &cfg->n_layers) ||
-        get_dim(c, KEYS("hidden_size"), 0, DIM_MAX, &cfg->d_model) ||
-        get_dim(c, KEYS("num_attention_heads"), 0, DIM_MAX, &cfg->n_heads) ||
-        get_dim(c, KEYS("intermediate_size"), 0, DIM_MAX, &cfg->ffn_dim) ||
-        get_dim(c, KEYS("vocab_size"), 0, DIM_MAX, &cfg->vocab_size) ||
-        get_dim(c, KEYS("max_position_embeddings"), 0, DIM_MAX, &cfg->context_length) ||
-        get_pos_real(c, KEYS("layer_norm_eps"), 0, 0, &cfg->norm_eps) ||
+    if (load_dims(c, "layer_norm_eps", cfg) ||
         get_pos_real(c, KEYS("rope_theta", "rotary_emb_base"), 1, 10000.0, &cfg->rope_theta) ||
         get_pos_real(c, KEYS("partial_rotary_factor", "rotary_pct"), 1, 0.25, &pct) ||
         get_activation(c, "hidden_act", "gelu", 1, cfg) ||

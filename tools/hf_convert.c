@@ -25,19 +25,6 @@
 /* Elements decoded per block (4 MiB of f32): whole rows, at least one. */
 #define BLOCK_ELEMS (1u << 20)
 
-static char *join_path(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p)
-        return NULL;
-    memcpy(p, dir, a);
-    if (a == 0 || dir[a - 1] != '/')
-        p[a++] = '/';
-    memcpy(p + a, name, b + 1);
-    return p;
-}
-
 /* ---- one tensor, streamed ----------------------------------------------- */
 
 typedef struct stream_buf {
@@ -59,6 +46,8 @@ static int gather_rows(const hf_tensor_plan *e, const st_tensor *t, uint64_t r, 
         uint64_t src_row = (r / e->group) * e->group_stride + e->row0 + in_group;
         if (st_to_f32(t, src_row * row_len, (size_t)(run * row_len), dst, err))
             return -1;
+        /* Rows are read once, in order: drop them from memory as we go. */
+        st_release_elems(t, src_row * row_len, run * row_len);
         dst += run * row_len;
         r += run;
         n -= run;
@@ -194,7 +183,7 @@ int hf_convert(const char *dir, const char *out_path, const hf_convert_options *
     memset(&buf, 0, sizeof buf);
     int rc = -1;
 
-    char *config_path = join_path(dir, "config.json");
+    char *config_path = st_join_path(dir, "config.json");
     if (!config_path)
         return kvg_errorf(err, dir, "out of memory");
     if (access(config_path, F_OK) != 0) {

@@ -100,8 +100,7 @@ static const st_dtype_row *dtype_lookup(const char *name)
     return NULL;
 }
 
-/* "dir/name", with no doubled '/' when dir already ends in one. */
-static char *join_path(const char *dir, const char *name)
+char *st_join_path(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
@@ -492,7 +491,7 @@ static int open_index(st_checkpoint *c, const char *index_path, kvg_error *err)
     }
     size_t first_file = c->n_files;
     for (size_t i = 0; i < n_shards && rc == 0; i++) {
-        char *p = join_path(dir, shards[i]);
+        char *p = st_join_path(dir, shards[i]);
         if (!p)
             rc = kvg_errorf(err, index_path, "out of memory");
         else if (access(p, F_OK) != 0 && errno == ENOENT)
@@ -546,9 +545,9 @@ static int open_any(st_checkpoint *c, const char *path, kvg_error *err)
         return sort_tensors(c, err);
     }
 
-    char *index = join_path(path, ST_INDEX_NAME);
-    char *single = join_path(path, ST_SINGLE_NAME);
-    char *bin = join_path(path, "pytorch_model.bin");
+    char *index = st_join_path(path, ST_INDEX_NAME);
+    char *single = st_join_path(path, ST_SINGLE_NAME);
+    char *bin = st_join_path(path, "pytorch_model.bin");
     int rc;
     if (!index || !single || !bin)
         rc = kvg_errorf(err, path, "out of memory");
@@ -654,14 +653,25 @@ int st_to_f32(const st_tensor *t, uint64_t first, size_t n, float *dst, kvg_erro
     return 0;
 }
 
-void st_release(const st_tensor *t)
+/* madvise(DONTNEED) on the whole pages around [p, p + size): neighbours'
+ * pages just fault back in from the file when read again. */
+static void release_bytes(const void *p, uint64_t size)
 {
-    if (t->size == 0)
+    if (size == 0)
         return;
-    /* Whole pages around the data: neighbours' pages just fault back in from the file. */
     long page = sysconf(_SC_PAGESIZE);
     uintptr_t mask = (uintptr_t)(page > 0 ? page : 4096) - 1;
-    uintptr_t begin = (uintptr_t)t->data & ~mask;
-    uintptr_t end = ((uintptr_t)t->data + (uintptr_t)t->size + mask) & ~mask;
+    uintptr_t begin = (uintptr_t)p & ~mask;
+    uintptr_t end = ((uintptr_t)p + (uintptr_t)size + mask) & ~mask;
     madvise((void *)begin, end - begin, MADV_DONTNEED); /* advice only: a failure changes nothing */
+}
+
+void st_release(const st_tensor *t) { release_bytes(t->data, t->size); }
+
+void st_release_elems(const st_tensor *t, uint64_t first, uint64_t n)
+{
+    if (t->n_elems == 0 || first > t->n_elems || n > t->n_elems - first)
+        return;
+    uint64_t elem = t->size / t->n_elems;
+    release_bytes((const uint8_t *)t->data + first * elem, n * elem);
 }

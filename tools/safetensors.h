@@ -68,10 +68,16 @@ const char *st_metadata(const st_checkpoint *c, const char *key);
  * tensor. */
 int st_to_f32(const st_tensor *t, uint64_t first, size_t n, float *dst, kvg_error *err);
 
-/* Tells the kernel the pages of t's data are not needed for now, so a
- * converter that streams tensor by tensor keeps its resident memory at about
- * one tensor rather than the whole checkpoint. The data stays readable (the
- * mapping is read-only: pages come back from the file when touched again). */
+/* Tells the kernel the pages of t's data (or of its elements [first,
+ * first + n)) are not needed for now, so a converter that streams tensor by
+ * tensor keeps its resident memory far below the checkpoint's size. The data
+ * stays readable (the mapping is read-only: pages come back from the file
+ * when touched again). Only for byte-sized dtypes in st_release_elems. */
 void st_release(const st_tensor *t);
+void st_release_elems(const st_tensor *t, uint64_t first, uint64_t n);
+
+/* "dir/name", malloc'd (NULL when memory ran out), with no doubled '/' when
+ * dir already ends in one: for the files that sit beside a checkpoint. */
+char *st_join_path(const char *dir, const char *name);
 
 #endif

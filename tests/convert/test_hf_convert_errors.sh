@@ -44,7 +44,9 @@ echo "keep me" >"$tmp/out/model.kvg"
 [ "$(ls -A "$tmp/out")" = "model.kvg" ] && pass || fail "temporaries left: $(ls -A "$tmp/out")"
 
 # The good checkpoint converts (the same output folder, so the checks above were not vacuous).
-"$KVG_BIN" convert "$good" -o "$tmp/out/model.kvg" --quiet && [ -s "$tmp/out/model.kvg" ] && pass || fail "good checkpoint"
+# Progress goes to stderr only when it is a terminal: here it is a file, so nothing.
+"$KVG_BIN" convert "$good" -o "$tmp/out/model.kvg" 2>"$tmp/err" && [ -s "$tmp/out/model.kvg" ] && pass || fail "good checkpoint"
+[ ! -s "$tmp/err" ] && pass || fail "progress or noise on a non-terminal stderr: $(cat "$tmp/err")"
 "$KVG_BIN" verify "$tmp/out/model.kvg" >/dev/null && pass || fail "verify"
 
 finish
