@@ -9,9 +9,11 @@
  * (an interrupted run leaves nothing behind) and the buffer starts over.
  * At the end the runs are merged into one sorted array of distinct windows.
  *
- * Memory: the buffer and its sort scratch (together the -S budget), the
- * vocabulary (about 40 bytes per distinct word plus its bytes), one 64 KiB
- * read buffer per run while merging, and the merged distinct windows. */
+ * Memory: the buffer and its sort scratch (together at most the -S budget;
+ * they start at 4 MiB and double as needed), the vocabulary (about 40 bytes
+ * per distinct word plus its bytes), one 64 KiB read buffer per run while
+ * merging, and the merged distinct windows (8 bytes per two words of the
+ * order, plus 8 for the count). */
 #include "ngram_estimate_internal.h"
 
 #include <errno.h>
@@ -44,8 +46,8 @@ struct kvg_ngram_counter {
 
     uint32_t hist[KVG_NGRAM_MAX_ORDER]; /* the order-1 ids before the next token, oldest first */
 
-    uint64_t *buf, *tmp;      /* cap items each */
-    uint64_t n, cap;
+    uint64_t *buf, *tmp;      /* alloc items each, growing to cap (the -S budget) */
+    uint64_t n, alloc, cap;
     FILE **runs;
     uint64_t *run_items;
     size_t n_runs, cap_runs;
@@ -249,15 +251,34 @@ static int make_room(kvg_ngram_counter *c, kvg_error *err)
 {
     if (sort_and_merge(c))
         return kvg_errorf(err, NULL, "out of memory while sorting counts");
-    if (c->n > c->cap / 2)
+    if (c->n > c->alloc / 2)
         return spill(c, err);
+    return 0;
+}
+
+/* Doubles the buffer (up to the budget); 0, or -1 when it cannot grow. */
+static int grow(kvg_ngram_counter *c)
+{
+    if (c->alloc >= c->cap)
+        return -1;
+    uint64_t alloc = c->alloc * 2 < c->cap ? c->alloc * 2 : c->cap;
+    size_t bytes = (size_t)alloc * c->w * sizeof *c->buf;
+    uint64_t *b = realloc(c->buf, bytes);
+    if (!b)
+        return -1;
+    c->buf = b;
+    uint64_t *t = realloc(c->tmp, bytes);
+    if (!t)
+        return -1;
+    c->tmp = t;
+    c->alloc = alloc;
     return 0;
 }
 
 /* Counts the window that ends with id and shifts it into the history. */
 static int add_token(kvg_ngram_counter *c, uint32_t id, kvg_error *err)
 {
-    if (c->n == c->cap && make_room(c, err))
+    if (c->n == c->alloc && grow(c) && make_room(c, err))
         return -1;
     uint64_t *it = c->buf + c->n++ * c->w;
     uint32_t order = c->order;
@@ -304,8 +325,9 @@ int kvg_ngram_counter_new(const kvg_ngram_count_options *opt, kvg_ngram_counter 
     c->word_off = malloc(c->cap_words * sizeof *c->word_off);
     c->word_len = malloc(c->cap_words * sizeof *c->word_len);
     c->slots = calloc((size_t)c->n_slots, sizeof *c->slots);
-    c->buf = malloc((size_t)(c->cap * item_bytes));
-    c->tmp = malloc((size_t)(c->cap * item_bytes));
+    c->alloc = c->cap < (1u << 16) ? c->cap : (1u << 16);
+    c->buf = malloc((size_t)(c->alloc * item_bytes));
+    c->tmp = malloc((size_t)(c->alloc * item_bytes));
     if (!c->temp_dir || !c->arena || !c->word_off || !c->word_len || !c->slots || !c->buf || !c->tmp) {
         kvg_ngram_counter_free(c);
         return kvg_errorf(err, NULL, "out of memory for a %llu-byte counting buffer",

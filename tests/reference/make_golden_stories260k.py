@@ -1,8 +1,10 @@
-"""make_golden_stories260k.py — golden logits for Karpathy's stories260K (llama2.c legacy export).
+"""make_golden_stories260k.py — golden logits for llama2.c legacy exports: Karpathy's stories260K
+(8 heads, 4 kv heads) and, with --model aidreams260K, the other llama2.c model in ../shared
+(4 heads = 4 kv heads, 4 layers, seq_len 128, its own tokenizer).
 
-  /usr/bin/python3 tests/reference/make_golden_stories260k.py [--shared ../shared]
+  /usr/bin/python3 tests/reference/make_golden_stories260k.py [--model aidreams260K] [--shared ../shared]
 
-Writes tests/transformer/golden/stories260K.logits and .json. Ids come from this folder's own
+Writes tests/transformer/golden/MODEL.logits and .json. Ids come from this folder's own
 llama2.c encoder (torch_models.Llama2cTokenizer, BOS + dummy-prefix space + BPE by score with
 byte fallback); logits from forward_llama2c (run.c's interleaved RoPE on run.c's layout) in
 float64 from the float32 checkpoint, stored as float32. As a self-check the script also permutes
@@ -21,14 +23,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import golden          # noqa: E402
 import torch_models as tm  # noqa: E402
 
+MODELS = {
+    'stories260K': dict(tokenizer='tok512.bin', prompt='Once upon a time', steps=36,
+                        expected_prefix='Once upon a time, there was a little girl named Lily'),
+    'aidreams260K': dict(tokenizer='aidreams260K_tok512.bin', prompt='I dreamed', steps=30, expected_prefix=None),
+}
+TEXTS_AIDREAMS = [
+    'I dreamed of pixels and petals, a gentle hum of probability in the nodes.',
+    'Zoë said: "¡Hola!" 日本 🙂\n\t123 + 456 = 579?!',
+]
 TEXTS = [
     'Tom and his dog went to the park. They played with a red ball all day.',
     'One day, a little bird found a shiny stone near the river. "What is this?" she asked her mom. '
     'Her mom smiled and said, "It is a gift from the water."',
     'Zoë said: "¡Hola!" 日本 🙂\n\t123 + 456 = 579?!',
 ]
-PROMPT = 'Once upon a time'
-GREEDY_STEPS = 36
 
 
 def hf_permute(w, n_heads):
@@ -66,13 +75,17 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
     ap = argparse.ArgumentParser()
+    ap.add_argument('--model', choices=sorted(MODELS), default='stories260K')
     ap.add_argument('--shared', default=os.path.join(root, '..', 'shared'))
     ap.add_argument('--out', default=os.path.join(root, 'tests', 'transformer', 'golden'))
     a = ap.parse_args()
     torch.set_num_threads(1)
 
-    cfg, w = tm.load_llama2c(os.path.join(a.shared, 'models', 'stories260K.bin'))
-    tok = tm.Llama2cTokenizer(os.path.join(a.shared, 'models', 'tok512.bin'), cfg['vocab_size'])
+    spec = MODELS[a.model]
+    PROMPT, GREEDY_STEPS = spec['prompt'], spec['steps']
+    texts_in = TEXTS if a.model == 'stories260K' else TEXTS_AIDREAMS
+    cfg, w = tm.load_llama2c(os.path.join(a.shared, 'models', a.model + '.bin'))
+    tok = tm.Llama2cTokenizer(os.path.join(a.shared, 'models', spec['tokenizer']), cfg['vocab_size'])
     w64 = tm.to_dtype(w, torch.float64)
     hf_cfg, hf_sd = as_hf(cfg, w64)
 
@@ -96,7 +109,7 @@ def main():
     greedy_text = b''.join(tok.piece_bytes(p, t) for p, t in zip(ids[:-1], ids[1:])).decode('utf-8')
 
     seqs, texts, meta = [], [], []
-    for text in TEXTS:
+    for text in texts_in:
         s = tok.encode(text, bos=True)
         lg = logits(s)
         seqs.append((s, lg.numpy()))
@@ -114,10 +127,10 @@ def main():
     margin_note = ('every argmax_margin_min is above 2x that tolerance' if not tight else
                    'sequences %s have a position whose top-2 gap is within 2x the tolerance' % tight)
     os.makedirs(a.out, exist_ok=True)
-    golden.write_logits(os.path.join(a.out, 'stories260K.logits'), seqs, cfg['vocab_size'])
-    golden.write_json(os.path.join(a.out, 'stories260K.json'), {
-        'model': '../shared/models/stories260K.bin',
-        'tokenizer': '../shared/models/tok512.bin',
+    golden.write_logits(os.path.join(a.out, a.model + '.logits'), seqs, cfg['vocab_size'])
+    golden.write_json(os.path.join(a.out, a.model + '.json'), {
+        'model': '../shared/models/%s.bin' % a.model,
+        'tokenizer': '../shared/models/' + spec['tokenizer'],
         'source': 'tests/reference/make_golden_stories260k.py: torch_models.forward_llama2c (llama2.c run.c '
                   'semantics, interleaved RoPE, no permutation) in float64 from the float32 checkpoint; '
                   'cross-checked against forward_llama on HF-permuted q/k to 1e-9',
@@ -132,11 +145,11 @@ def main():
                      'position (' + margin_note + ')',
         'greedy': {'prompt': PROMPT, 'n_prompt_tokens': n_prompt, 'ids': ids, 'text': greedy_text,
                    'rule': 'argmax of the last position, stop at BOS (id 1) or after %d tokens' % GREEDY_STEPS,
-                   'expected_prefix': 'Once upon a time, there was a little girl named Lily'},
+                   'expected_prefix': spec['expected_prefix']},
     })
-    size = os.path.getsize(os.path.join(a.out, 'stories260K.logits'))
+    size = os.path.getsize(os.path.join(a.out, a.model + '.logits'))
     if size > 400 * 1024:
-        raise SystemExit(f'stories260K.logits is {size} bytes, over the 400 KB budget')
+        raise SystemExit(f'{a.model}.logits is {size} bytes, over the 400 KB budget')
     print(f'{size} bytes, {len(seqs)} sequences, {sum(len(s) for s, _ in seqs)} positions; greedy: {greedy_text!r}')
 
 
