@@ -1,9 +1,9 @@
 /* bitpack.h — unsigned integer fields packed into a little-endian bit stream.
  *
- * The n-gram records store word ids, child pointers and value codes with just
+ * The n-gram blocks store keys, child offsets and value codes with just
  * as many bits as the largest value needs (KenLM's trie does the same). A
- * field is read with one unaligned 8-byte load, so widths are 1..57 bits and
- * the stream needs 8 readable bytes past its last field (the records tensor
+ * field is read with one unaligned 8-byte load, so widths are 0..57 bits and
+ * the stream needs 8 readable bytes past its last field (each packed tensor
  * keeps a spare u64 word for that, see ngram_layout.h). */
 #ifndef KVG_BITPACK_H
 #define KVG_BITPACK_H
@@ -20,7 +20,7 @@ static inline unsigned packed_bits_for(uint64_t max_value)
     return b;
 }
 
-/* A field of width bits at any bit position (records of several fields). */
+/* A field of width bits (0..57) at any bit position. */
 static inline uint64_t bits_get(const uint8_t *base, uint64_t bitpos, unsigned bits)
 {
     uint64_t w;

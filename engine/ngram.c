@@ -7,18 +7,24 @@
 
 #include "ngram_layout.h"
 
-/* A column of log10 values inside the records: a code into a table of
+/* A column of log10 values inside the blocks: a code into a table of
  * distinct values (all of them when exact, a codebook when quantized), or
  * the f32 bits themselves (values == NULL). */
 typedef struct value_column {
     const float *values;
     uint64_t n_values;
+    unsigned bits;
 } value_column;
 
 typedef struct level {
-    uint64_t count;
-    const uint8_t *records; /* packed records, see ngram_layout.h */
-    ngram_record_layout lay;
+    uint64_t count, n_blocks;
+    uint64_t last_m;     /* entries in the last block */
+    const uint8_t *hdr;  /* block headers, ngram_layout.h */
+    ngram_header_layout hl;
+    const uint8_t *rec;  /* block data */
+    uint64_t rec_limit;  /* largest bit position an 8-byte load may start at */
+    uint64_t next_count; /* entries of the next level (0 at the top) */
+    int has_next;
     value_column prob;
     value_column backoff; /* n < N */
 } level;
@@ -30,12 +36,64 @@ struct kvg_ngram {
     uint32_t bos, eos;
     int quantized;
     kvg_vocab vocab;
-    level levels[KVG_NGRAM_MAX_ORDER + 1]; /* levels[1..order] */
+    const uint32_t *uni; /* level 1: [V+1][3] rows (prob bits, backoff bits, first child) */
+    level levels[KVG_NGRAM_MAX_ORDER + 1]; /* levels[2..order]; levels[1] only counts */
 };
 
-static inline uint64_t field(const level *l, uint64_t i, unsigned off, unsigned bits)
+static inline float f32_of(uint32_t b)
 {
-    return bits_get(l->records, i * l->lay.record_bits + off, bits);
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+static inline float uni_prob(const kvg_ngram *m, uint32_t w) { return f32_of(m->uni[3 * (uint64_t)w]); }
+
+/* Every read of block data is clamped into the tensor: a hand-made file
+ * with bad headers reads wrong values (kvg_ngram_check finds those), never
+ * memory outside the mapping. */
+static inline uint64_t rd(const level *l, uint64_t bitpos, unsigned bits)
+{
+    if (bitpos > l->rec_limit)
+        bitpos = l->rec_limit;
+    return bits_get(l->rec, bitpos, bits);
+}
+
+/* What a lookup needs to know about the block of an entry. */
+typedef struct block_view {
+    uint64_t pos;   /* bit offset of the block's data */
+    uint64_t first; /* first child of the block's first entry */
+    uint64_t m;     /* entries in the block */
+    unsigned kbits, cbits;
+} block_view;
+
+static inline void block_at(const level *l, uint64_t b, block_view *v)
+{
+    if (b > l->n_blocks)
+        b = l->n_blocks;
+    uint64_t h = b * l->hl.bits;
+    unsigned kb, cb;
+    if (l->hl.bits <= 57) { /* the usual case: one load */
+        uint64_t x = bits_get(l->hdr, h, l->hl.bits);
+        v->pos = x & ((UINT64_C(1) << l->hl.pos_bits) - 1);
+        x >>= l->hl.pos_bits;
+        kb = (unsigned)(x & ((1u << NGRAM_WIDTH_BITS) - 1));
+        cb = (unsigned)((x >> NGRAM_WIDTH_BITS) & ((1u << NGRAM_WIDTH_BITS) - 1));
+        v->first = x >> (2 * NGRAM_WIDTH_BITS);
+    } else {
+        v->pos = bits_get(l->hdr, h, l->hl.pos_bits);
+        kb = (unsigned)bits_get(l->hdr, h + l->hl.pos_bits, NGRAM_WIDTH_BITS);
+        cb = (unsigned)bits_get(l->hdr, h + l->hl.pos_bits + NGRAM_WIDTH_BITS, NGRAM_WIDTH_BITS);
+        v->first = bits_get(l->hdr, h + l->hl.pos_bits + 2 * NGRAM_WIDTH_BITS, l->hl.first_bits);
+    }
+    v->kbits = kb > NGRAM_MAX_KBITS ? NGRAM_MAX_KBITS : kb;
+    v->cbits = cb > NGRAM_MAX_CBITS ? NGRAM_MAX_CBITS : cb;
+    v->m = b < l->n_blocks - 1 ? NGRAM_BLOCK : b == l->n_blocks - 1 ? l->last_m : 0;
+}
+
+static inline uint32_t key_in(const level *l, const block_view *v, uint64_t r)
+{
+    return (uint32_t)rd(l, v->pos + r * v->kbits, v->kbits);
 }
 
 static inline float column_value(const value_column *c, uint64_t code)
@@ -51,69 +109,125 @@ static inline float column_value(const value_column *c, uint64_t code)
     return c->values[code < c->n_values ? code : c->n_values - 1];
 }
 
-static inline float level_prob(const level *l, uint64_t i)
+static inline float prob_in(const level *l, const block_view *v, uint64_t r)
 {
-    return column_value(&l->prob, field(l, i, l->lay.prob_off, l->lay.prob_bits));
-}
-static inline float level_backoff(const level *l, uint64_t i)
-{
-    return column_value(&l->backoff, field(l, i, l->lay.backoff_off, l->lay.backoff_bits));
-}
-static inline uint32_t level_word(const level *l, uint64_t i)
-{
-    return (uint32_t)field(l, i, l->lay.word_off, l->lay.word_bits);
-}
-static inline uint64_t level_next(const level *l, uint64_t i) { return field(l, i, l->lay.next_off, l->lay.next_bits); }
-
-/* The children of node: entries [lo, hi) of level c. Clamped, so that even
- * a hand-made file with bad pointers (kvg_ngram_check finds those) never
- * sends a lookup outside the tables. */
-static inline void child_range(const level *l, const level *c, uint64_t node, uint64_t *lo, uint64_t *hi)
-{
-    *hi = level_next(l, node + 1);
-    if (*hi > c->count)
-        *hi = c->count;
-    *lo = level_next(l, node);
-    if (*lo > *hi)
-        *lo = *hi;
+    return column_value(&l->prob, rd(l, v->pos + v->m * v->kbits + r * l->prob.bits, l->prob.bits));
 }
 
-/* The index in level n+1 of (node's n-gram, word), or UINT64_MAX: binary
- * search down to a few entries, then a scan (they share a cache line or two). */
-static uint64_t find_child(const kvg_ngram *m, uint32_t n, uint64_t node, uint32_t word)
+static inline float backoff_in(const level *l, const block_view *v, uint64_t r)
 {
-    const level *l = &m->levels[n], *c = &m->levels[n + 1];
-    uint64_t lo, hi;
-    child_range(l, c, node, &lo, &hi);
-    while (hi - lo > 8) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        uint32_t w = level_word(c, mid);
-        if (w == word)
-            return mid;
-        if (w < word)
-            lo = mid + 1;
+    uint64_t at = v->pos + v->m * (v->kbits + l->prob.bits) + r * l->backoff.bits;
+    return column_value(&l->backoff, rd(l, at, l->backoff.bits));
+}
+
+/* The children of entry r of a block: entries [lo, hi) of the next level,
+ * from the block's child offsets (clamped, like every read). */
+static inline void children_in(const level *l, const block_view *v, uint64_t r, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t at = v->pos + v->m * (v->kbits + l->prob.bits + l->backoff.bits) + r * v->cbits;
+    uint64_t a = v->first + (r ? rd(l, at - v->cbits, v->cbits) : 0), b = v->first + rd(l, at, v->cbits);
+    *hi = b < l->next_count ? b : l->next_count;
+    *lo = a < *hi ? a : *hi;
+}
+
+/* One entry of a level, found: its index and its block. */
+typedef struct entry {
+    uint64_t i;
+    block_view v;
+} entry;
+
+static inline void entry_at(const level *l, uint64_t i, entry *e)
+{
+    e->i = i;
+    block_at(l, i >> NGRAM_BLOCK_LOG, &e->v);
+}
+
+static inline uint64_t entry_r(const entry *e) { return e->i & (NGRAM_BLOCK - 1); }
+
+/* Finds key among entries [lo, hi) of level l (keys strictly increasing
+ * there). Within one block keys have one width, so a search first finds
+ * the block by binary search over the blocks' first keys in the range (a
+ * header and a key per probe), then searches inside it with keys alone.
+ * 0 and *e set when found. */
+static int find_key(const level *l, uint64_t lo, uint64_t hi, uint32_t key, entry *e)
+{
+    block_view v;
+    if (hi > l->count)
+        hi = l->count;
+    if (lo >= hi)
+        return -1;
+    uint64_t b0 = lo >> NGRAM_BLOCK_LOG, b1 = (hi - 1) >> NGRAM_BLOCK_LOG;
+    /* the last block in [b0, b1] whose first key in the range is <= key */
+    while (b0 < b1) {
+        uint64_t mid = b0 + (b1 - b0 + 1) / 2;
+        block_at(l, mid, &v);
+        if (key_in(l, &v, 0) <= key)
+            b0 = mid;
         else
-            hi = mid;
+            b1 = mid - 1;
     }
-    for (uint64_t i = lo; i < hi; i++) {
-        uint32_t w = level_word(c, i);
-        if (w >= word)
-            return w == word ? i : UINT64_MAX;
+    block_at(l, b0, &v);
+    uint64_t base = b0 << NGRAM_BLOCK_LOG;
+    uint64_t a = lo > base ? lo - base : 0, z = hi - base < v.m ? hi - base : v.m; /* [a, z) in the block */
+    while (z - a > 4) {
+        uint64_t mid = a + (z - a) / 2;
+        uint32_t k = key_in(l, &v, mid);
+        if (k == key) {
+            a = mid;
+            break;
+        }
+        if (k < key)
+            a = mid + 1;
+        else
+            z = mid;
     }
-    return UINT64_MAX;
+    for (; a < z; a++) {
+        uint32_t k = key_in(l, &v, a);
+        if (k >= key) {
+            if (k != key)
+                return -1;
+            e->i = base + a;
+            e->v = v;
+            return 0;
+        }
+    }
+    return -1;
 }
 
-/* A per-thread memo of recent child lookups, direct-mapped. Text is
- * Zipfian: the same (context, word) pairs come back again and again, and a
- * hit replaces a binary search through a long run (the continuations of
- * "the") by one probe into a table that stays in L2. */
+/* The word id of entry i of level n + 1 >= 2, a child of the context whose
+ * suffix contexts' child ranges are lo[0..n-1) (a state's): its key names
+ * its suffix in level n, whose key names its suffix in level n-1, ...,
+ * down to level 2 where the key is the word. */
+static uint32_t word_of(const kvg_ngram *m, uint32_t n, uint64_t i, const uint64_t *lo)
+{
+    entry e;
+    const level *l = &m->levels[n + 1];
+    entry_at(l, i, &e);
+    uint32_t key = key_in(l, &e.v, entry_r(&e));
+    for (uint32_t k = n; k >= 2; k--) {
+        l = &m->levels[k];
+        entry_at(l, lo[k - 2] + key, &e);
+        key = key_in(l, &e.v, entry_r(&e));
+    }
+    return key;
+}
+
+/* A per-thread memo of recent level-2 lookups, direct-mapped. Text is
+ * Zipfian: the same (word, word) pairs come back again and again, and a hit
+ * replaces a search through a long run (the continuations of "the") and the
+ * reads of the entry's values and children by one probe into a table that
+ * stays in L2. Deeper levels have short runs, where the probe would cost
+ * about what it saves (measured). */
 #define CACHE_BITS 14
 struct kvg_ngram_cache {
     const kvg_ngram *model;
     struct cache_slot {
-        uint64_t key;   /* (node << 5 | level) + 1; 0 = empty */
-        uint64_t word;
-        uint64_t child; /* UINT64_MAX for "not there" */
+        uint64_t tag;    /* (run start << 5 | level) + 1; 0 = empty */
+        uint64_t child;  /* UINT64_MAX for "not there" */
+        uint64_t lo;     /* the child's children */
+        uint32_t key;
+        uint32_t n_children;
+        float prob, backoff;
     } slot[1u << CACHE_BITS];
 };
 
@@ -127,24 +241,79 @@ kvg_ngram_cache *kvg_ngram_cache_new(const kvg_ngram *m)
 
 void kvg_ngram_cache_free(kvg_ngram_cache *c) { free(c); }
 
-static inline uint64_t find_child_cached(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t n, uint64_t node,
-                                         uint32_t word)
+/* A found chain link: the entry, its prob, backoff and children. */
+typedef struct link {
+    uint64_t i, lo, hi;
+    float prob, backoff;
+} link;
+
+/* Fills a link for entry e of level n. */
+static inline void link_of(const kvg_ngram *m, uint32_t n, const entry *e, link *k)
 {
-    /* Only the first two levels have runs long enough (thousands of
-     * continuations of "the", hundreds of "of the") for a probe of the
-     * cache to be cheaper than the search itself. */
-    if (!cache || n > 2)
-        return find_child(m, n, node, word);
-    uint64_t key = ((node << 5) | n) + 1;
-    uint64_t h = (key * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)word * 0xC2B2AE3D27D4EB4Full);
-    struct cache_slot *s = &cache->slot[h >> (64 - CACHE_BITS)];
-    if (s->key == key && s->word == word)
-        return s->child;
-    uint64_t child = find_child(m, n, node, word);
-    s->key = key;
-    s->word = word;
-    s->child = child;
-    return child;
+    const level *l = &m->levels[n];
+    uint64_t r = entry_r(e);
+    k->i = e->i;
+    k->prob = prob_in(l, &e->v, r);
+    if (n < m->order) {
+        k->backoff = backoff_in(l, &e->v, r);
+        children_in(l, &e->v, r, &k->lo, &k->hi);
+    } else {
+        k->backoff = 0.0f;
+        k->lo = k->hi = 0;
+    }
+}
+
+/* The entry of level n with key among [lo, hi), as a link; 0 when found. */
+static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t n, uint64_t lo, uint64_t hi,
+                            uint32_t key, link *k)
+{
+    if (lo >= hi)
+        return -1;
+    struct cache_slot *s = NULL;
+    uint64_t tag = 0;
+    if (cache && n == 2) {
+        tag = ((lo << 5) | n) + 1;
+        uint64_t h = (tag * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)key * 0xC2B2AE3D27D4EB4Full);
+        s = &cache->slot[h >> (64 - CACHE_BITS)];
+        if (s->tag == tag && s->key == key) {
+            if (s->child == UINT64_MAX)
+                return -1;
+            k->i = s->child;
+            k->lo = s->lo;
+            k->hi = s->lo + s->n_children;
+            k->prob = s->prob;
+            k->backoff = s->backoff;
+            return 0;
+        }
+    }
+    entry e;
+    int rc = find_key(&m->levels[n], lo, hi, key, &e);
+    if (rc == 0)
+        link_of(m, n, &e, k);
+    if (s && (rc != 0 || k->hi - k->lo <= UINT32_MAX)) {
+        s->tag = tag;
+        s->key = key;
+        s->child = rc == 0 ? k->i : UINT64_MAX;
+        if (rc == 0) {
+            s->lo = k->lo;
+            s->n_children = (uint32_t)(k->hi - k->lo);
+            s->prob = k->prob;
+            s->backoff = k->backoff;
+        }
+    }
+    return rc;
+}
+
+/* Level 1 is a plain table indexed by word id (word < V). */
+static inline void unigram_link(const kvg_ngram *m, uint32_t word, link *k)
+{
+    const uint32_t *row = m->uni + 3 * (uint64_t)word;
+    uint64_t n2 = m->levels[1].next_count;
+    k->i = word;
+    k->prob = f32_of(row[0]);
+    k->backoff = f32_of(row[1]);
+    k->hi = row[5] < n2 ? row[5] : n2;
+    k->lo = row[2] < k->hi ? row[2] : k->hi;
 }
 
 float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t word, kvg_ngram_state *out,
@@ -159,21 +328,20 @@ float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const k
     if (cache && cache->model != m)
         cache = NULL; /* a cache belongs to one model */
     uint32_t in_len = in->len;
-    uint64_t chain[KVG_NGRAM_MAX_ORDER];
+    link chain[KVG_NGRAM_MAX_ORDER];
     /* The chain w, (h1 w), (h2 h1 w), ... stops at the first n-gram that is
-     * not an entry; the last one found gives the probability. */
-    chain[0] = word;
-    float prob = level_prob(&m->levels[1], word);
-    uint32_t len = 1;
+     * not an entry; the last one found gives the probability. The key of
+     * (h_{j+1} .. h1 w) is the rank of (h_j .. h1 w) among its siblings. */
+    unigram_link(m, word, &chain[0]);
+    float prob = chain[0].prob;
+    uint32_t len = 1, key = word;
     for (uint32_t j = 0; j < in_len; j++) {
-        uint64_t child = find_child_cached(m, cache, j + 1, in->node[j], word);
-        if (child == UINT64_MAX)
+        link *k = &chain[len];
+        if (find_link(m, cache, j + 2, in->lo[j], in->hi[j], key, k) || ngram_is_absent(k->prob))
             break;
-        float p = level_prob(&m->levels[j + 2], child);
-        if (ngram_is_absent(p))
-            break;
-        prob = p;
-        chain[++len - 1] = child;
+        prob = k->prob;
+        key = (uint32_t)(k->i - in->lo[j]);
+        len++;
     }
     /* Back off from every longer context the input had, shortest first
      * (KenLM's order of float additions). */
@@ -184,8 +352,17 @@ float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const k
     uint32_t out_len = len < m->order ? len : m->order - 1;
     out->len = out_len;
     for (uint32_t j = 0; j < out_len; j++) {
-        out->node[j] = chain[j];
-        out->backoff[j] = level_backoff(&m->levels[j + 1], chain[j]);
+        out->node[j] = chain[j].i;
+        out->lo[j] = chain[j].lo;
+        out->hi[j] = chain[j].hi;
+        out->backoff[j] = chain[j].backoff;
+#if defined(__GNUC__)
+        /* the next word's search starts at the first child */
+        if (chain[j].lo < chain[j].hi) {
+            const level *c = &m->levels[j + 2];
+            __builtin_prefetch(c->hdr + ((chain[j].lo >> NGRAM_BLOCK_LOG) * c->hl.bits >> 3));
+        }
+#endif
     }
     return prob;
 }
@@ -199,18 +376,21 @@ void kvg_ngram_null_state(const kvg_ngram *m, kvg_ngram_state *st)
 void kvg_ngram_bos_state(const kvg_ngram *m, kvg_ngram_state *st)
 {
     st->len = m->order > 1 ? 1 : 0;
+    link k;
+    unigram_link(m, m->bos, &k);
     st->node[0] = m->bos;
-    st->backoff[0] = level_backoff(&m->levels[1], m->bos);
+    st->lo[0] = k.lo;
+    st->hi[0] = k.hi;
+    st->backoff[0] = k.backoff;
 }
 
 void kvg_ngram_distribution(const kvg_ngram *m, const kvg_ngram_state *st, float *out)
 {
     uint32_t len = st->len;
-    const level *uni = &m->levels[1];
     /* Unigrams backed off through every context, in the same order of
      * additions as kvg_ngram_score, so both give the same bits. */
     for (uint32_t w = 0; w < m->vocab_size; w++) {
-        float p = level_prob(uni, w);
+        float p = uni_prob(m, w);
         for (uint32_t j = 0; j < len; j++)
             p += st->backoff[j];
         out[w] = p;
@@ -219,12 +399,13 @@ void kvg_ngram_distribution(const kvg_ngram *m, const kvg_ngram_state *st, float
      * entry's shorter suffixes are entries too), so overriding level by level
      * gives exactly the chain rule of kvg_ngram_score. */
     for (uint32_t j = 0; j < len; j++) {
-        const level *l = &m->levels[j + 1], *c = &m->levels[j + 2];
-        uint64_t lo, hi;
-        child_range(l, c, st->node[j], &lo, &hi);
-        for (uint64_t i = lo; i < hi; i++) {
-            float p = level_prob(c, i);
-            uint32_t w = level_word(c, i);
+        const level *c = &m->levels[j + 2];
+        uint64_t hi = st->hi[j] < c->count ? st->hi[j] : c->count;
+        for (uint64_t i = st->lo[j]; i < hi; i++) {
+            entry e;
+            entry_at(c, i, &e);
+            float p = prob_in(c, &e.v, entry_r(&e));
+            uint32_t w = word_of(m, j + 1, i, st->lo);
             if (ngram_is_absent(p) || w >= m->vocab_size)
                 continue;
             for (uint32_t k = j + 1; k < len; k++)
@@ -239,19 +420,20 @@ void kvg_ngram_continuations(const kvg_ngram *m, const kvg_ngram_state *st, uint
 {
     if (context_len == 0) {
         for (uint32_t w = 0; w < m->vocab_size; w++)
-            if (fn(user, w, level_prob(&m->levels[1], w)))
+            if (fn(user, w, uni_prob(m, w)))
                 return;
         return;
     }
     if (context_len > st->len)
         return;
     uint32_t j = context_len - 1;
-    const level *l = &m->levels[j + 1], *c = &m->levels[j + 2];
-    uint64_t lo, hi;
-    child_range(l, c, st->node[j], &lo, &hi);
-    for (uint64_t i = lo; i < hi; i++) {
-        float p = level_prob(c, i);
-        uint32_t w = level_word(c, i);
+    const level *c = &m->levels[j + 2];
+    uint64_t hi = st->hi[j] < c->count ? st->hi[j] : c->count;
+    for (uint64_t i = st->lo[j]; i < hi; i++) {
+        entry e;
+        entry_at(c, i, &e);
+        float p = prob_in(c, &e.v, entry_r(&e));
+        uint32_t w = word_of(m, j + 1, i, st->lo);
         if (!ngram_is_absent(p) && w < m->vocab_size && fn(user, w, p))
             return;
     }
@@ -324,8 +506,7 @@ size_t kvg_ngram_top_k(const kvg_ngram *m, const kvg_ngram_state *st, size_t k, 
 
 /* ---- opening and validation ---- */
 
-static const kvg_tensor *part(const kvg_file *f, unsigned n, const char *name, uint32_t dtype, uint64_t n_elems,
-                              kvg_error *err)
+static const kvg_tensor *part(const kvg_file *f, unsigned n, const char *name, uint32_t dtype, kvg_error *err)
 {
     char full[64];
     ngram_tensor_name(full, sizeof full, n, name);
@@ -334,18 +515,17 @@ static const kvg_tensor *part(const kvg_file *f, unsigned n, const char *name, u
         kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is missing", full);
         return NULL;
     }
-    if (t->dtype != dtype || t->n_elems != n_elems) {
-        kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is %s[%llu], expected %s[%llu]", full,
-                   kvg_dtype_get(t->dtype)->name, (unsigned long long)t->n_elems, kvg_dtype_get(dtype)->name,
-                   (unsigned long long)n_elems);
+    if (t->dtype != dtype || t->n_dims != 1 || t->n_elems < 2 || t->n_elems > (UINT64_C(1) << 50)) {
+        kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is %s[%llu], expected a %s vector of at least 2", full,
+                   kvg_dtype_get(t->dtype)->name, (unsigned long long)t->n_elems, kvg_dtype_get(dtype)->name);
         return NULL;
     }
     return t;
 }
 
-/* Binds the value table NAME_values of level n if there is one; returns the
- * width of the column's codes (32 for plain f32 bits), or 0 on error. */
-static unsigned bind_column(const kvg_file *f, unsigned n, const char *name, value_column *c, kvg_error *err)
+/* Binds the value table NAME_values of level n if there is one and sets the
+ * width of the column's codes (32 for plain f32 bits); -1 on error. */
+static int bind_column(const kvg_file *f, unsigned n, const char *name, value_column *c, kvg_error *err)
 {
     char vname[48], full[64];
     snprintf(vname, sizeof vname, "%s_values", name);
@@ -354,47 +534,83 @@ static unsigned bind_column(const kvg_file *f, unsigned n, const char *name, val
     if (!v) {
         c->values = NULL;
         c->n_values = 0;
-        return 32;
-    }
-    if (v->dtype != KVG_DTYPE_F32 || v->n_dims != 1 || v->n_elems == 0 || v->n_elems > (UINT64_C(1) << 32)) {
-        kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is not a non-empty f32 vector", full);
+        c->bits = 32;
         return 0;
     }
+    if (v->dtype != KVG_DTYPE_F32 || v->n_dims != 1 || v->n_elems == 0 || v->n_elems > (UINT64_C(1) << 32))
+        return kvg_errorf(err, kvg_path(f), "n-gram table \"%s\" is not a non-empty f32 vector", full);
     c->values = v->data;
     c->n_values = v->n_elems;
-    return packed_bits_for(c->n_values - 1);
+    c->bits = packed_bits_for(c->n_values - 1);
+    return 0;
 }
 
-static int check_level(const kvg_ngram *m, unsigned n, kvg_error *err)
+/* The deep check of one level's blocks: headers consistent with the data
+ * (each block's data exactly as long as its key width, values and child
+ * counts make it), child counts summing up, keys strictly increasing
+ * within each run of siblings. suffix (for n >= 2: the level n-1 index of
+ * every entry's suffix, computed here for level n into suffix_out) ties the
+ * keys to the level below: a key must name a sibling of the suffix. */
+static int check_level(const kvg_ngram *m, unsigned n, const uint64_t *parent_lo, const uint64_t *parent_hi,
+                       const uint64_t *suffix_prev, const uint64_t *sfx_lo, const uint64_t *sfx_hi,
+                       uint64_t *lo_out, uint64_t *hi_out, uint64_t *suffix_out, kvg_error *err)
 {
     const char *path = kvg_path(m->file);
     const level *l = &m->levels[n];
-    if (n < m->order) {
-        const level *c = &m->levels[n + 1];
-        uint64_t prev = 0;
-        if (level_next(l, 0) != 0)
-            return kvg_errorf(err, path, "ngram.%u.next does not start at 0", n);
-        for (uint64_t i = 1; i <= l->count; i++) {
-            uint64_t v = level_next(l, i);
-            if (v < prev || v > c->count)
-                return kvg_errorf(err, path, "ngram.%u.next[%llu] = %llu is out of order or range", n,
-                                  (unsigned long long)i, (unsigned long long)v);
-            /* siblings strictly increasing, so binary search is exact */
-            for (uint64_t k = prev + 1; k < v; k++)
-                if (level_word(c, k) <= level_word(c, k - 1))
-                    return kvg_errorf(err, path, "ngram.%u.words not sorted within a context at %llu", n + 1,
-                                      (unsigned long long)k);
-            prev = v;
+    block_view v, w;
+    uint64_t pos = 0, child = 0;
+    for (uint64_t b = 0; b < l->n_blocks; b++) {
+        block_at(l, b, &v);
+        block_at(l, b + 1, &w);
+        if (v.pos != pos)
+            return kvg_errorf(err, path, "ngram.%u.blocks[%llu] does not start where the previous block ends", n,
+                              (unsigned long long)b);
+        if (l->has_next && (v.first != child || w.first < v.first))
+            return kvg_errorf(err, path, "ngram.%u.blocks[%llu] child pointer is out of order", n,
+                              (unsigned long long)b);
+        if (!l->has_next && v.cbits != 0)
+            return kvg_errorf(err, path, "ngram.%u.blocks[%llu] has child offsets at the top level", n,
+                              (unsigned long long)b);
+        pos += v.m * (v.kbits + l->prob.bits + l->backoff.bits + v.cbits);
+        if (pos > l->rec_limit)
+            return kvg_errorf(err, path, "ngram.%u.blocks[%llu] runs past the records", n, (unsigned long long)b);
+        for (uint64_t r = 0; r < v.m; r++) {
+            uint64_t i = (b << NGRAM_BLOCK_LOG) + r;
+            if (l->has_next) {
+                uint64_t lo, hi;
+                children_in(l, &v, r, &lo, &hi);
+                if (lo != child || hi < lo || (r + 1 == v.m && hi != w.first) || hi > l->next_count)
+                    return kvg_errorf(err, path, "ngram.%u child counts of block %llu do not add up", n,
+                                      (unsigned long long)b);
+                child = hi;
+                lo_out[i] = lo;
+                hi_out[i] = hi;
+            }
         }
-        if (prev != c->count)
-            return kvg_errorf(err, path, "ngram.%u.next does not end at the %llu entries of level %u", n,
-                              (unsigned long long)c->count, n + 1);
     }
-    if (n >= 2)
-        for (uint64_t i = 0; i < l->count; i++)
-            if (level_word(l, i) >= m->vocab_size)
-                return kvg_errorf(err, path, "ngram.%u.words[%llu] is beyond the vocabulary", n,
+    block_at(l, l->n_blocks, &w);
+    if (w.pos != pos || (l->has_next && w.first != l->next_count))
+        return kvg_errorf(err, path, "ngram.%u.blocks: the last header does not end the level", n);
+    /* keys, run by run (parent by parent) */
+    const level *d = &m->levels[n - 1];
+    for (uint64_t p = 0; p < d->count; p++) {
+        uint64_t lim = UINT64_MAX;
+        if (n == 2)
+            lim = m->vocab_size;
+        else if (sfx_hi[suffix_prev[p]] >= sfx_lo[suffix_prev[p]])
+            lim = sfx_hi[suffix_prev[p]] - sfx_lo[suffix_prev[p]];
+        uint64_t prev = 0;
+        for (uint64_t i = parent_lo[p]; i < parent_hi[p]; i++) {
+            entry e;
+            entry_at(l, i, &e);
+            uint32_t key = key_in(l, &e.v, entry_r(&e));
+            if ((i > parent_lo[p] && key <= prev) || key >= lim)
+                return kvg_errorf(err, path, "ngram.%u key of entry %llu is out of order or range", n,
                                   (unsigned long long)i);
+            prev = key;
+            suffix_out[i] = n == 2 ? key : sfx_lo[suffix_prev[p]] + key;
+        }
+    }
     return 0;
 }
 
@@ -458,24 +674,42 @@ int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
             goto fail;
         }
     }
-    for (unsigned n = 1; n <= m->order; n++) {
+    m->levels[1].has_next = m->order > 1;
+    m->levels[1].next_count = m->order > 1 ? m->levels[2].count : 0;
+    const kvg_tensor *ut = kvg_tensor_find(f, "ngram.1.unigrams");
+    if (!ut || ut->dtype != KVG_DTYPE_U32 || ut->n_elems != 3 * ((uint64_t)m->vocab_size + 1)) {
+        kvg_errorf(err, path, "n-gram table \"ngram.1.unigrams\" is missing or not u32[%llu, 3]",
+                   (unsigned long long)m->vocab_size + 1);
+        goto fail;
+    }
+    m->uni = ut->data;
+    if (m->levels[1].next_count > UINT32_MAX) {
+        kvg_errorf(err, path, "more than 2^32 - 1 2-grams");
+        goto fail;
+    }
+    for (unsigned n = 2; n <= m->order; n++) {
         level *l = &m->levels[n];
-        unsigned prob_bits = bind_column(f, n, "prob", &l->prob, err), backoff_bits = 0;
-        if (!prob_bits)
+        l->has_next = n < m->order;
+        l->next_count = l->has_next ? m->levels[n + 1].count : 0;
+        l->backoff.bits = 0;
+        if (bind_column(f, n, "prob", &l->prob, err) ||
+            (l->has_next && bind_column(f, n, "backoff", &l->backoff, err)))
             goto fail;
-        if (n < m->order && !(backoff_bits = bind_column(f, n, "backoff", &l->backoff, err)))
+        const kvg_tensor *rec = part(f, n, "records", KVG_DTYPE_U64, err), *hdr;
+        if (!rec || !(hdr = part(f, n, "blocks", KVG_DTYPE_U64, err)))
             goto fail;
-        ngram_layout_fields(&l->lay, n, m->order, m->vocab_size, n < m->order ? m->levels[n + 1].count : 0, prob_bits,
-                            backoff_bits);
-        uint64_t words = ngram_record_words(&l->lay, l->count + (n < m->order ? 1 : 0));
-        if (words == 0) {
-            kvg_errorf(err, path, "n-gram level %u is too large", n);
+        l->n_blocks = ngram_blocks(l->count);
+        l->last_m = l->count - (l->n_blocks ? l->n_blocks - 1 : 0) * NGRAM_BLOCK;
+        l->rec = rec->data;
+        l->rec_limit = (rec->n_elems - 1) * 64;
+        ngram_header_fields(&l->hl, rec->n_elems, l->has_next, l->next_count);
+        if (hdr->n_elems != ngram_packed_words((l->n_blocks + 1) * l->hl.bits)) {
+            kvg_errorf(err, path, "n-gram table \"ngram.%u.blocks\" has %llu words, expected %llu", n,
+                       (unsigned long long)hdr->n_elems,
+                       (unsigned long long)ngram_packed_words((l->n_blocks + 1) * l->hl.bits));
             goto fail;
         }
-        const kvg_tensor *t = part(f, n, "records", KVG_DTYPE_U64, words, err);
-        if (!t)
-            goto fail;
-        l->records = t->data;
+        l->hdr = hdr->data;
     }
     *out = m;
     return 0;
@@ -486,10 +720,48 @@ fail:
 
 int kvg_ngram_check(const kvg_ngram *m, kvg_error *err)
 {
-    for (unsigned n = 1; n <= m->order; n++)
-        if (check_level(m, n, err))
-            return -1;
-    return 0;
+    /* Per level: each entry's children (lo, hi) and the index of its suffix
+     * one level down; O(n-grams) memory, for `verify` only. */
+    uint64_t *lo[KVG_NGRAM_MAX_ORDER + 1] = {NULL}, *hi[KVG_NGRAM_MAX_ORDER + 1] = {NULL},
+             *sfx[KVG_NGRAM_MAX_ORDER + 1] = {NULL};
+    int rc = -1;
+    for (unsigned n = 1; n <= m->order; n++) {
+        size_t c = (size_t)m->levels[n].count + 1;
+        lo[n] = malloc(c * sizeof *lo[n]);
+        hi[n] = malloc(c * sizeof *hi[n]);
+        sfx[n] = malloc(c * sizeof *sfx[n]);
+        if (!lo[n] || !hi[n] || !sfx[n]) {
+            kvg_errorf(err, kvg_path(m->file), "out of memory checking level %u", n);
+            goto done;
+        }
+    }
+    /* level 1: first children from 0, never decreasing, to count[2] */
+    uint64_t prev = 0, n2 = m->levels[1].next_count;
+    for (uint64_t w = 0; w <= m->vocab_size; w++) {
+        uint64_t v = m->uni[3 * w + 2];
+        if (v < prev || v > n2 || (w == 0 && v != 0) || (w == m->vocab_size && v != n2)) {
+            kvg_errorf(err, kvg_path(m->file), "ngram.1.unigrams: first child of word %llu is out of order or range",
+                       (unsigned long long)w);
+            goto done;
+        }
+        if (w > 0) {
+            lo[1][w - 1] = prev;
+            hi[1][w - 1] = v;
+        }
+        prev = v;
+    }
+    for (unsigned n = 2; n <= m->order; n++)
+        if (check_level(m, n, lo[n - 1], hi[n - 1], sfx[n - 1], n >= 3 ? lo[n - 2] : NULL, n >= 3 ? hi[n - 2] : NULL,
+                        lo[n], hi[n], sfx[n], err))
+            goto done;
+    rc = 0;
+done:
+    for (unsigned n = 1; n <= m->order; n++) {
+        free(lo[n]);
+        free(hi[n]);
+        free(sfx[n]);
+    }
+    return rc;
 }
 
 void kvg_ngram_close(kvg_ngram *m) { free(m); }

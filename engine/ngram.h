@@ -2,9 +2,10 @@
  *
  * Layout (format/SPEC.md §8): level n (1..N) holds the n-grams of order n,
  * sorted by their word-id tuples, so the continuations of a context are one
- * contiguous run of the next level. Level 1 is indexed by word id. Each entry
- * is one bit-packed record: word id (n >= 2), first child (n < N), and codes
- * of its log10 probability and backoff into per-level value tables.
+ * contiguous run of the next level. Level 1 is a plain table indexed by word
+ * id; levels 2..N are bit-packed blocks of 32 entries (keys, value codes,
+ * child offsets, each as narrow as the block allows), where the key of an
+ * entry at level n >= 3 is the rank of its suffix among its siblings.
  *
  * Scoring follows KenLM exactly: the matched length is the longest chain of
  * entries w, (h1 w), (h2 h1 w), ... present in the table, where missing
@@ -27,10 +28,13 @@
 typedef struct kvg_ngram kvg_ngram;
 
 /* What the model knows about the words before the next one: the trie nodes
- * of the contexts (h1), (h2 h1), ... that are entries, and their backoffs. */
+ * of the contexts (h1), (h2 h1), ... that are entries, where their
+ * continuations are, and their backoffs. */
 typedef struct kvg_ngram_state {
     uint32_t len;                              /* contexts held, 0..order-1 */
     uint64_t node[KVG_NGRAM_MAX_ORDER - 1];    /* node[j]: level j+1 index of (h_{j+1} .. h_1) */
+    uint64_t lo[KVG_NGRAM_MAX_ORDER - 1];      /* its children: entries [lo[j], hi[j]) of level j+2 */
+    uint64_t hi[KVG_NGRAM_MAX_ORDER - 1];
     float backoff[KVG_NGRAM_MAX_ORDER - 1];    /* log10 backoff of that context */
 } kvg_ngram_state;
 
@@ -41,10 +45,11 @@ typedef struct kvg_ngram_state {
  * so even a malicious file cannot make them read outside the tables. */
 int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err);
 
-/* The deep check, O(n-grams): child pointers start at 0, never decrease and
- * end at the next level's count; word ids are < V and strictly increasing
- * among siblings (so binary search is exact). A file that passes answers
- * every lookup as the spec says. Run by `kvgram verify` and `score --verify`. */
+/* The deep check, O(n-grams): block headers agree with the data, child
+ * pointers start at 0, never decrease and end at the next level's count;
+ * keys are strictly increasing among siblings (so search is exact) and name
+ * an existing suffix. A file that passes answers every lookup as the spec
+ * says. Run by `kvgram verify` and `score --verify`. */
 int kvg_ngram_check(const kvg_ngram *m, kvg_error *err);
 void kvg_ngram_close(kvg_ngram *m);
 

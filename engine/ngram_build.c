@@ -675,65 +675,195 @@ static void link_children(const level *parent, uint64_t count, const level *chil
         next[i + 1] += next[i];
 }
 
-/* Records packed a block at a time: a multiple of 64 records fills whole
- * u64 words, so blocks are written one after another. */
-#define RECORD_BLOCK (64u * 1024u)
-
-/* Writes ngram.<n>.records: n_records records (entries and, below the top,
- * one more holding the end of the last entry's children). */
-static int write_records(kvg_writer *w, unsigned n, const ngram_record_layout *lay, uint64_t words, uint64_t count,
-                         uint64_t n_records, const level *l, const uint64_t *next, const column *prob,
-                         const column *backoff, const char *where, kvg_error *err)
+/* The keys of level n >= 2 (see ngram_layout.h) into keys[0..count): the
+ * last word at level 2; at level n >= 3 the rank of the entry's suffix
+ * among its siblings in level n-1. Every suffix is in level n-1 (the
+ * closures made sure). Entries sharing their first word have ascending
+ * suffixes, so each search starts after the previous find. -1 when out of
+ * memory or a suffix is missing (a bug). */
+static int compute_keys(const level *lv, uint32_t n, uint32_t *keys)
 {
-    char name[64];
-    ngram_tensor_name(name, sizeof name, n, "records");
-    uint64_t shape[] = {words};
-    size_t block_words = (size_t)RECORD_BLOCK * lay->record_bits / 64 + 2;
-    uint8_t *buf = malloc(block_words * 8);
-    if (!buf)
-        return kvg_errorf(err, where, "out of memory packing level %u", n);
-    int rc = kvg_writer_tensor_begin(w, name, KVG_DTYPE_U64, 1, shape, err);
-    uint64_t written = 0; /* bytes */
-    for (uint64_t start = 0; rc == 0; start += RECORD_BLOCK) {
-        uint64_t end = n_records - start < RECORD_BLOCK ? n_records : start + RECORD_BLOCK;
-        memset(buf, 0, block_words * 8);
-        for (uint64_t i = start; i < end; i++) {
-            uint64_t base = (i - start) * lay->record_bits;
-            if (lay->word_bits && i < count)
-                bits_set(buf, base + lay->word_off, key_field(key_at(l, i), l->b, n - 1));
-            if (lay->next_bits)
-                bits_set(buf, base + lay->next_off, next[i]);
-            if (i < count) {
-                bits_set(buf, base + lay->prob_off, prob->codes[i]);
-                if (lay->backoff_bits)
-                    bits_set(buf, base + lay->backoff_off, backoff->codes[i]);
-            }
-        }
-        int last = end == n_records;
-        uint64_t bytes = last ? words * 8 - written : (uint64_t)RECORD_BLOCK * lay->record_bits / 8;
-        rc = kvg_writer_tensor_write(w, buf, (size_t)bytes, err);
-        written += bytes;
-        if (last)
-            break;
+    const level *l = &lv[n];
+    if (n == 2) {
+        for (uint64_t i = 0; i < l->count; i++)
+            keys[i] = key_field(key_at(l, i), l->b, 1);
+        return 0;
     }
-    free(buf);
-    return rc ? rc : kvg_writer_tensor_end(w, err);
+    const level *d = &lv[n - 1];
+    uint64_t *run_start = malloc((size_t)(d->count ? d->count : 1) * sizeof *run_start);
+    if (!run_start)
+        return -1;
+    /* run_start[s]: the first entry of level n-1 with s's first n-2 words */
+    uint64_t head[KEY_MAX_WORDS], prev[KEY_MAX_WORDS];
+    for (uint64_t s = 0; s < d->count; s++) {
+        key_head(head, key_at(d, s), d->b, d->n - 1, d->kw);
+        run_start[s] = s > 0 && key_cmp(head, prev, d->kw) == 0 ? run_start[s - 1] : s;
+        memcpy(prev, head, d->kw * sizeof *head);
+    }
+    uint32_t ids[KVG_NGRAM_MAX_ORDER], first = UINT32_MAX;
+    uint64_t key[KEY_MAX_WORDS], from = 0;
+    int rc = 0;
+    for (uint64_t i = 0; i < l->count && rc == 0; i++) {
+        key_ids(key_at(l, i), l->b, n, 0, ids);
+        if (ids[0] != first) {
+            first = ids[0];
+            from = 0;
+        }
+        key_of_ids(key, l->b, n - 1, ids + 1);
+        uint64_t lo = from, hi = d->count, s = UINT64_MAX;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            int c = key_cmp(key_at(d, mid), key, d->kw);
+            if (c == 0) {
+                s = mid;
+                break;
+            }
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (s == UINT64_MAX || s - run_start[s] > UINT32_MAX)
+            rc = -1;
+        else {
+            keys[i] = (uint32_t)(s - run_start[s]);
+            from = s + 1;
+        }
+    }
+    free(run_start);
+    return rc;
 }
 
-/* Level n's tables: value tables, then the records. codes: room for
- * 2 * count codes. */
+/* A block's key width: what its largest key needs, 0 when all are 0. */
+static unsigned block_kbits(const uint32_t *keys, uint64_t start, uint64_t end)
+{
+    uint32_t mx = 0;
+    if (!keys)
+        return 0;
+    for (uint64_t i = start; i < end; i++)
+        mx = keys[i] > mx ? keys[i] : mx;
+    return mx ? packed_bits_for(mx) : 0;
+}
+
+/* A block's child offset width (the last offset is the largest). */
+static unsigned block_cbits(const uint64_t *next, uint64_t start, uint64_t end)
+{
+    return !next || next[end] == next[start] ? 0 : packed_bits_for(next[end] - next[start]);
+}
+
+/* Writes ngram.<n>.blocks and ngram.<n>.records (layout in ngram_layout.h)
+ * for count entries with keys (NULL at level 1), value codes and, below the
+ * top, child pointers next[0..count]. */
+static int write_blocks(kvg_writer *w, unsigned n, uint64_t count, const uint32_t *keys, const column *prob,
+                        const column *backoff, const uint64_t *next, const char *where, kvg_error *err)
+{
+    uint64_t nb = ngram_blocks(count), total = 0;
+    unsigned vbits = prob->bits + (next ? backoff->bits : 0);
+    for (uint64_t b = 0; b < nb; b++) {
+        uint64_t start = b * NGRAM_BLOCK, end = start + NGRAM_BLOCK < count ? start + NGRAM_BLOCK : count;
+        total += (end - start) * (block_kbits(keys, start, end) + vbits + block_cbits(next, start, end));
+    }
+    uint64_t words = ngram_packed_words(total);
+    ngram_header_layout hl;
+    ngram_header_fields(&hl, words, next != NULL, next ? next[count] : 0);
+    uint64_t hwords = ngram_packed_words((nb + 1) * hl.bits);
+    uint8_t *rec = calloc((size_t)words, 8), *hdr = calloc((size_t)hwords, 8);
+    int rc = -1;
+    if (!rec || !hdr) {
+        kvg_errorf(err, where, "out of memory packing level %u", n);
+        goto done;
+    }
+    uint64_t pos = 0;
+    for (uint64_t b = 0; b <= nb; b++) {
+        uint64_t hpos = b * hl.bits;
+        bits_set(hdr, hpos, pos);
+        if (next)
+            bits_set(hdr, hpos + hl.pos_bits + 2 * NGRAM_WIDTH_BITS, next[b < nb ? b * NGRAM_BLOCK : count]);
+        if (b == nb)
+            break;
+        uint64_t start = b * NGRAM_BLOCK, end = start + NGRAM_BLOCK < count ? start + NGRAM_BLOCK : count;
+        uint64_t m = end - start;
+        unsigned kbits = block_kbits(keys, start, end), cbits = block_cbits(next, start, end);
+        bits_set(hdr, hpos + hl.pos_bits, kbits);
+        bits_set(hdr, hpos + hl.pos_bits + NGRAM_WIDTH_BITS, cbits);
+        uint64_t at_prob = pos + m * kbits, at_backoff = at_prob + m * prob->bits;
+        uint64_t at_child = at_backoff + (next ? m * backoff->bits : 0);
+        for (uint64_t i = start; i < end; i++) {
+            uint64_t r = i - start;
+            if (kbits)
+                bits_set(rec, pos + r * kbits, keys[i]);
+            bits_set(rec, at_prob + r * prob->bits, prob->codes[i]);
+            if (next) {
+                bits_set(rec, at_backoff + r * backoff->bits, backoff->codes[i]);
+                if (cbits)
+                    bits_set(rec, at_child + r * cbits, next[i + 1] - next[start]);
+            }
+        }
+        pos = at_child + (next ? m * cbits : 0);
+    }
+    char name[64];
+    ngram_tensor_name(name, sizeof name, n, "blocks");
+    uint64_t hshape[] = {hwords}, rshape[] = {words};
+    if (kvg_writer_tensor(w, name, KVG_DTYPE_U64, 1, hshape, hdr, err))
+        goto done;
+    ngram_tensor_name(name, sizeof name, n, "records");
+    if (kvg_writer_tensor(w, name, KVG_DTYPE_U64, 1, rshape, rec, err))
+        goto done;
+    rc = 0;
+done:
+    free(rec);
+    free(hdr);
+    return rc;
+}
+
+/* Level 1, exact and indexed by word id: ngram.1.unigrams, u32 [V+1][3],
+ * row w = (prob bits, backoff bits, first child in level 2); the last row
+ * is (0, 0, count[2]). */
+static int write_unigrams(kvg_writer *w, const kvg_ngram_input *in, const level *lv, const uint64_t *counts,
+                          wbuf *scratch, const char *where, kvg_error *err)
+{
+    uint32_t V = in->vocab_size, N = in->order;
+    uint64_t *next = NULL;
+    if (N > 1) {
+        if (counts[1] > UINT32_MAX)
+            return kvg_errorf(err, where, "more than 2^32 - 1 2-grams");
+        if (wbuf_reserve(scratch, (uint64_t)V + 1, 0))
+            return kvg_errorf(err, where, "out of memory");
+        next = scratch->p;
+        link_children(NULL, V, &lv[2], next);
+    }
+    uint32_t *rows = calloc((size_t)V + 1, 3 * sizeof *rows);
+    if (!rows)
+        return kvg_errorf(err, where, "out of memory");
+    for (uint64_t i = 0; i <= V; i++) {
+        if (i < V) {
+            memcpy(&rows[3 * i], &in->unigram_prob[i], 4);
+            if (N > 1)
+                memcpy(&rows[3 * i + 1], &in->unigram_backoff[i], 4);
+        }
+        rows[3 * i + 2] = next ? (uint32_t)next[i] : 0;
+    }
+    uint64_t shape[] = {(uint64_t)V + 1, 3};
+    int rc = kvg_writer_tensor(w, "ngram.1.unigrams", KVG_DTYPE_U32, 2, shape, rows, err);
+    free(rows);
+    return rc;
+}
+
+/* Level n's tables: value tables, then the blocks. codes: room for
+ * 2 * count codes; keys: level n's keys (NULL at level 1). */
 static int write_level(kvg_writer *w, const kvg_ngram_input *in, const level *lv, uint32_t n, const uint64_t *counts,
-                       int quantize, wbuf *scratch, uint32_t *codes, const char *where, kvg_error *err)
+                       int quantize, wbuf *scratch, uint32_t *codes, const uint32_t *keys, const char *where,
+                       kvg_error *err)
 {
     uint32_t N = in->order;
     uint64_t count = counts[n - 1];
-    const level *l = n >= 2 ? &lv[n] : NULL;
+    if (n == 1)
+        return write_unigrams(w, in, lv, counts, scratch, where, err);
+    const level *l = &lv[n];
     column prob_col = {codes, 0, NULL, 0}, backoff_col = {codes + count, 0, NULL, 0};
     int rc = -1;
-    /* Unigrams are always exact (they are few; KenLM does the same). */
-    int q = n >= 2 ? quantize : 0;
-    if (encode_column(n, n == 1 ? in->unigram_prob : l->prob, count, q, scratch, &prob_col, err) ||
-        (n < N && encode_column(n, n == 1 ? in->unigram_backoff : l->backoff, count, q, scratch, &backoff_col, err)))
+    if (encode_column(n, l->prob, count, quantize, scratch, &prob_col, err) ||
+        (n < N && encode_column(n, l->backoff, count, quantize, scratch, &backoff_col, err)))
         goto done;
     uint64_t *next = NULL;
     if (n < N) {
@@ -744,16 +874,8 @@ static int write_level(kvg_writer *w, const kvg_ngram_input *in, const level *lv
         next = scratch->p;
         link_children(l, count, &lv[n + 1], next);
     }
-    ngram_record_layout lay;
-    ngram_layout_fields(&lay, n, N, in->vocab_size, n < N ? counts[n] : 0, prob_col.bits,
-                        n < N ? backoff_col.bits : 0);
-    uint64_t n_records = count + (n < N ? 1 : 0), words = ngram_record_words(&lay, n_records);
-    if (words == 0) {
-        kvg_errorf(err, where, "level %u is too large", n);
-        goto done;
-    }
     if (write_table(w, n, "prob", &prob_col, err) || (n < N && write_table(w, n, "backoff", &backoff_col, err)) ||
-        write_records(w, n, &lay, words, count, n_records, l, next, &prob_col, &backoff_col, where, err))
+        write_blocks(w, n, count, keys, &prob_col, &backoff_col, next, where, err))
         goto done;
     rc = 0;
 done:
@@ -846,7 +968,7 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
     level lv[KVG_NGRAM_MAX_ORDER + 1];
     memset(lv, 0, sizeof lv);
     wbuf scratch = {NULL, 0};
-    uint32_t *codes = NULL;
+    uint32_t *codes = NULL, *keys[KVG_NGRAM_MAX_ORDER + 1] = {NULL};
     int rc = -1;
     if (N < 1 || N > KVG_NGRAM_MAX_ORDER || V == 0)
         return kvg_errorf(err, where, "n-gram order %u or vocabulary size %u out of range", N, V);
@@ -876,10 +998,21 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
     }
     if (write_meta(w, in, counts, quantize, err))
         goto done;
-    /* Levels: one record per entry (word, next, prob, backoff), packed.
-     * A level is not needed once written. */
+    /* Keys of every level first: level n's need levels n-1 and n-2. */
+    for (uint32_t n = 2; n <= N; n++) {
+        if (!(keys[n] = malloc((size_t)(counts[n - 1] ? counts[n - 1] : 1) * sizeof *keys[n]))) {
+            kvg_errorf(err, where, "out of memory");
+            goto done;
+        }
+        if (compute_keys(lv, n, keys[n])) {
+            kvg_errorf(err, where, "out of memory linking %u-grams to their suffixes", n);
+            goto done;
+        }
+    }
+    /* Levels in blocks of entries (keys, values, child counts). A level is
+     * not needed once written. */
     for (uint32_t n = 1; n <= N; n++) {
-        if (write_level(w, in, lv, n, counts, quantize, &scratch, codes, where, err))
+        if (write_level(w, in, lv, n, counts, quantize, &scratch, codes, keys[n], where, err))
             goto done;
         level_free(&lv[n]);
     }
@@ -887,6 +1020,8 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
 done:
     for (uint32_t n = 0; n <= KVG_NGRAM_MAX_ORDER; n++)
         level_free(&lv[n]);
+    for (uint32_t n = 0; n <= KVG_NGRAM_MAX_ORDER; n++)
+        free(keys[n]);
     wbuf_free(&scratch);
     free(codes);
     return rc;

@@ -26,46 +26,50 @@ static inline void ngram_tensor_name(char *buf, size_t cap, unsigned n, const ch
     snprintf(buf, cap, "ngram.%u.%s", n, part);
 }
 
-/* The record of an entry of level n: its fields, in this order, each a
- * packed unsigned integer (bit offsets from the record's start):
- *   word     W = bits(V-1)          n >= 2 (level 1 is indexed by word id)
- *   next     X = bits(count[n+1])   n < N: first child in level n+1
- *   prob     P                      code into NAME_values, or 32 f32 bits
- *   backoff  B                      n < N, likewise
- * Keeping an entry's fields together means the lookup that finds a word has
- * its probability, backoff and child pointers in the same cache line. */
-typedef struct ngram_record_layout {
-    unsigned word_off, word_bits;
-    unsigned next_off, next_bits;
-    unsigned prob_off, prob_bits;
-    unsigned backoff_off, backoff_bits;
-    unsigned record_bits;
-} ngram_record_layout;
+/* Entries are stored in blocks of NGRAM_BLOCK consecutive entries. Block b
+ * of level n has a header in ngram.<n>.blocks (fixed-width fields, packed):
+ *   pos    bits(8 * size of ngram.<n>.records)   bit offset of the block's data
+ *   kbits  6                                     width of the block's keys
+ *   cbits  6                                     width of its child offsets (0 at the top)
+ *   first  bits(count[n+1])  (n < N)             first child of the block's first entry
+ * and one sentinel header after the last block (pos = end of the data,
+ * kbits = cbits = 0, first = count[n+1]). The block's data in
+ * ngram.<n>.records, for its m entries (NGRAM_BLOCK, fewer in the last
+ * block), is
+ *   m keys of kbits bits, m prob codes, m backoff codes (n < N), then
+ *   (n < N) m child offsets of cbits bits: offset r is where the children
+ *   of entry r+1 start (those of entry r end), relative to first; the
+ *   children of entry 0 start at first.
+ * A key is the word id at level 2 and, at level n >= 3, the rank of the
+ * entry's suffix (its last n-1 words) among that suffix's siblings in
+ * level n-1: the scorer has that rank from the previous level's lookup, and
+ * ranks are much smaller than word ids. Keys and child offsets per block
+ * take only the width the block's largest value needs; the entry that a
+ * lookup finds has its key, values and child range within a cache line or
+ * two. */
+#define NGRAM_BLOCK_LOG 5
+#define NGRAM_BLOCK (1u << NGRAM_BLOCK_LOG)
+#define NGRAM_WIDTH_BITS 6 /* kbits and cbits */
+#define NGRAM_MAX_KBITS 32
+#define NGRAM_MAX_CBITS 48
 
-static inline void ngram_layout_fields(ngram_record_layout *l, unsigned n, unsigned order, uint64_t vocab_size,
-                                       uint64_t next_count, unsigned prob_bits, unsigned backoff_bits)
+typedef struct ngram_header_layout {
+    unsigned pos_bits, first_bits, bits; /* kbits at pos_bits, cbits after it, then first */
+} ngram_header_layout;
+
+static inline void ngram_header_fields(ngram_header_layout *h, uint64_t records_words, int has_next,
+                                       uint64_t next_count)
 {
-    l->word_bits = n >= 2 ? packed_bits_for(vocab_size - 1) : 0;
-    l->next_bits = n < order ? packed_bits_for(next_count) : 0;
-    l->prob_bits = prob_bits;
-    l->backoff_bits = n < order ? backoff_bits : 0;
-    l->word_off = 0;
-    l->next_off = l->word_bits;
-    l->prob_off = l->next_off + l->next_bits;
-    l->backoff_off = l->prob_off + l->prob_bits;
-    l->record_bits = l->backoff_off + l->backoff_bits;
+    h->pos_bits = packed_bits_for(records_words * 64);
+    h->first_bits = has_next ? packed_bits_for(next_count) : 0;
+    h->bits = h->pos_bits + 2 * NGRAM_WIDTH_BITS + h->first_bits;
 }
 
-/* u64 words holding n records: the bits rounded up plus one spare word (so
- * an 8-byte load at any field stays inside); 0 when that overflows. */
-static inline uint64_t ngram_record_words(const ngram_record_layout *l, uint64_t n)
-{
-    if (l->record_bits == 0)
-        return 1;
-    if (n > (UINT64_MAX - 127) / l->record_bits)
-        return 0;
-    return (n * l->record_bits + 63) / 64 + 1;
-}
+static inline uint64_t ngram_blocks(uint64_t count) { return (count + NGRAM_BLOCK - 1) / NGRAM_BLOCK; }
+
+/* u64 words for n_bits of packed data plus one spare word, so that an
+ * 8-byte load at any field stays inside. */
+static inline uint64_t ngram_packed_words(uint64_t n_bits) { return (n_bits + 63) / 64 + 1; }
 
 /* Structural trie nodes (a context an ARPA file lacks but whose extensions
  * it has) are not entries: their probability is stored as NaN. */

@@ -1,6 +1,8 @@
 # tests/ngram/: the n-gram machinery (ARPA reading, ...).
 kvg_add_c_test(test_arpa_reader ${CMAKE_CURRENT_LIST_DIR}/test_arpa_reader.c)
 kvg_add_c_test(test_ngram_model ${CMAKE_CURRENT_LIST_DIR}/test_ngram_model.c)
+# damaged tables: the deep check names them, nothing reads outside the file
+kvg_add_c_test(test_ngram_check ${CMAKE_CURRENT_LIST_DIR}/test_ngram_check.c)
 
 # kvgram convert + score against KenLM's own query output, scoring CLI
 # behaviour and edge input, and bad ARPA input to convert.
