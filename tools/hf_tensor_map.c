@@ -9,7 +9,10 @@
  *                      attention.query_key_value, attention.dense, post_attention_layernorm,
  *                      mlp.dense_h_to_4h, mlp.dense_4h_to_h}, gpt_neox.final_layer_norm, embed_out
  * Buffers some checkpoints also hold (attn.bias masks, rotary_emb.inv_freq)
- * are not needed and are ignored. */
+ * are not needed and are ignored, and so is an lm_head beside tied
+ * embeddings; any other tensor the plan does not use is an error, so that a
+ * config.json that disagrees with its weights (fewer layers, another
+ * architecture) cannot silently convert part of a model. */
 #include "hf_tensor_map.h"
 
 #include <stdarg.h>
@@ -233,6 +236,43 @@ static int check_source(const hf_tensor_plan *e, const st_checkpoint *ck, const 
     return 0;
 }
 
+/* Tensors a checkpoint may hold that no .kvg tensor comes from. */
+static int is_ignorable(const char *name, const char *unembedding)
+{
+    static const char *const buffers[] = {".attn.bias", ".attn.masked_bias", ".attention.bias",
+                                          ".attention.masked_bias", ".rotary_emb.inv_freq"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) {
+        size_t k = strlen(buffers[i]);
+        if (n >= k && strcmp(name + n - k, buffers[i]) == 0)
+            return 1;
+    }
+    return strcmp(name, unembedding) == 0; /* only reached when tied: else the plan uses it */
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Every checkpoint tensor is used by the plan or ignorable. */
+static int check_unused(const hf_plan *plan, const st_checkpoint *ck, const hf_config *cfg, const char *ck_path,
+                        const char *unembedding, kvg_error *err)
+{
+    const char **used = malloc((plan->n ? plan->n : 1) * sizeof *used);
+    if (!used)
+        return kvg_errorf(err, ck_path, "out of memory");
+    for (size_t i = 0; i < plan->n; i++)
+        used[i] = plan->t[i].src;
+    qsort(used, plan->n, sizeof *used, cmp_str);
+    int rc = 0;
+    for (size_t i = 0; i < st_count(ck) && rc == 0; i++) {
+        const st_tensor *t = st_at(ck, i);
+        if (!bsearch(&t->name, used, plan->n, sizeof *used, cmp_str) && !is_ignorable(t->name, unembedding))
+            rc = kvg_errorf(err, t->file, "tensor \"%s\" is not part of a %s model with %llu layers as config.json "
+                            "describes it", t->name, cfg->model_type, (unsigned long long)cfg->n_layers);
+    }
+    free(used);
+    return rc;
+}
+
 int hf_plan_build(const hf_config *cfg, const st_checkpoint *ck, const char *ck_path, hf_plan *plan,
                   kvg_error *err)
 {
@@ -262,6 +302,10 @@ int hf_plan_build(const hf_config *cfg, const st_checkpoint *ck, const char *ck_
             hf_plan_free(plan);
             return -1;
         }
+    if (check_unused(plan, ck, cfg, ck_path, lm_head, err)) {
+        hf_plan_free(plan);
+        return -1;
+    }
     return 0;
 }
 

@@ -46,8 +46,9 @@ typedef struct hf_plan {
 /* Lists the tensors cfg's architecture needs, in .kvg order. The tied flag
  * comes from tie_word_embeddings or from the checkpoint lacking the lm_head
  * tensor. Then checks that every source is in ck with the expected shape
- * and an F32, F16 or BF16 dtype; the first problem is the error (naming the
- * tensor and the file). Nothing is read but headers. On failure the plan is
+ * and an F32, F16 or BF16 dtype, and that ck holds nothing else but known
+ * buffers (a config with fewer layers than the weights is refused); the
+ * first problem is the error (naming the tensor and the file). Nothing is read but headers. On failure the plan is
  * freed. */
 int hf_plan_build(const hf_config *cfg, const st_checkpoint *ck, const char *ck_path, hf_plan *plan,
                   kvg_error *err);

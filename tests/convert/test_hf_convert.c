@@ -9,7 +9,8 @@
  * with each of f32, f16, bf16; the .kvg must hold exactly those tensors (plus
  * tokenizer.*) with bit-identical values, that metadata, and verify clean;
  * its tokenizer (a tokenizer.json, or GPT-2's vocab.json + merges.txt) must
- * encode a text to the ids worked out by hand in the script. */
+ * encode a text to the ids worked out by hand in the script; and the engine
+ * must open it (kvg_transformer_open). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "kvg_test.h"
 #include "safetensors.h"
 #include "tokenizer.h"
+#include "transformer.h"
 
 static char fx[256];   /* the fixtures folder */
 static char work[300]; /* converted files */
@@ -188,6 +190,14 @@ static void check_case(const char *name, const json_t *expected, const char *typ
         fprintf(stderr, "  %s: %zu model tensors, expected %zu\n", name, n_model, json_object_size(tensors));
     CHECK_INT(json_object_size(tensors), n_model);
     check_tokenizer(f, name, json_object_get(expected, "tokenizer"));
+
+    /* The engine takes the file as it is (its own checks of keys, shapes, dtypes). */
+    kvg_transformer *m = NULL;
+    int open_rc = kvg_transformer_open(f, &m, &err);
+    if (open_rc)
+        fprintf(stderr, "  %s --type %s: the engine refuses it: %s\n", name, stored, err.msg);
+    CHECK_INT(0, open_rc);
+    kvg_transformer_free(m);
     kvg_close(f);
     st_close(want);
     unlink(out);

@@ -477,6 +477,10 @@ def bad_cases(rng, out):
     ck("gqa_mismatch", derive(LLAMA, num_key_value_heads=3), src, "not a multiple of num_key_value_heads")
     ck("bad_act", derive(LLAMA, hidden_act="relu"), src, 'hidden_act "relu" is not supported')
 
+    ck("fewer_layers", derive(LLAMA, num_hidden_layers=1), src,
+       'tensor "model.layers.1.input_layernorm.weight" is not part of a llama model with 1 layers')
+    ck("other_arch_tensor", LLAMA, dict(src, **{"model.layers.0.mlp.fc1.weight": random_tensor(rng, (4, 4), "F32")}),
+       'tensor "model.layers.0.mlp.fc1.weight" is not part of a llama model')
     missing = {k: v for k, v in src.items() if k != "model.layers.1.mlp.up_proj.weight"}
     ck("missing_tensor", LLAMA, missing, 'tensor "model.layers.1.mlp.up_proj.weight" is missing')
     shaped = dict(src, **{"model.layers.0.self_attn.k_proj.weight": random_tensor(rng, (16, 16), "F32")})
