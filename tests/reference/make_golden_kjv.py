@@ -12,6 +12,7 @@ Deterministic for the same model files.
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -80,6 +81,19 @@ def main():
 
     with open(os.path.join(a.work, f'{name}.eval.json')) as f:
         ev = json.load(f)
+    # The other scoring convention, for a scorer that prepends no BOS: the first token of each
+    # line is context only and the rest are predicted (lines of one token predict nothing).
+    with open(os.path.join(a.work, f'{name}.test.ids.jsonl')) as f:
+        head = [json.loads(line) for line, _ in zip(f, range(200))]
+    sd32 = tm.to_dtype(sd, torch.float32)
+    nb_total, nb_n = 0.0, 0
+    with torch.no_grad():
+        for v in head:
+            if len(v) < 2:
+                continue
+            logp = torch.log_softmax(tm.forward(cfg, sd32, torch.tensor([v]))[0].double(), dim=-1)
+            nb_total += float(logp[torch.arange(len(v) - 1), torch.tensor(v[1:])].sum())
+            nb_n += len(v) - 1
     os.makedirs(a.out, exist_ok=True)
     path = os.path.join(a.out, f'{name}.logits')
     golden.write_logits(path, seqs, vocab)
@@ -101,10 +115,13 @@ def main():
                      'argmax equal at every position (' + margin_note + ')',
         'heldout': {
             'rule': 'each line scored as [bos] + tokenizer ids from position 0; every id predicted, bos only '
-                    'context; ppl = exp(-total_ln / tokens); reference forward in float32',
+                    'context; ppl = exp(-total_ln / tokens); reference forward in float32. no_bos: the line\'s '
+                    'ids alone from position 0, the first only context',
             'kjv.test.head200.txt': {'path': '../shared/data/kjv/kjv.test.head200.txt', 'lines': 200,
                                      'tokens': ev['head200_tokens'], 'total_ln': ev['head200_total_ln'],
-                                     'ppl': ev['head200_ppl']},
+                                     'ppl': ev['head200_ppl'],
+                                     'no_bos': {'tokens': nb_n, 'total_ln': nb_total,
+                                                'ppl': math.exp(-nb_total / nb_n)}},
             'kjv.test.txt': {'path': '../shared/data/kjv/kjv.test.txt', 'lines': 3110,
                              'tokens': ev['heldout_tokens'], 'total_ln': ev['heldout_total_ln'],
                              'ppl': ev['heldout_ppl']},
