@@ -5,10 +5,10 @@
  * pointer into the file's mapping (zero copy), checked for presence, dtype
  * and shape in one place. Then make a state (KV cache + activation scratch)
  * and push batches of tokens through kvg_transformer_forward. A batch holds
- * tokens of any number of independent sequences — each sequence owns a KV
- * cache slot — so many scored lines go through the weight matrices together
- * as matrix–matrix products, and generation is the special case of one
- * token in one slot. */
+ * tokens of any number of independent sequences — each sequence owns a run
+ * of KV cache rows — so many scored lines go through the weight matrices
+ * together as matrix–matrix products, and generation is the special case of
+ * one token of one sequence. */
 #ifndef KVG_TRANSFORMER_H
 #define KVG_TRANSFORMER_H
 
@@ -89,11 +89,11 @@ typedef struct kvg_tf_hooks {
     void (*residual)(void *user, uint32_t layer, const float *x, size_t n_tok);
 } kvg_tf_hooks;
 
-/* KV cache for n_slots sequences of up to slot_len positions each, and
- * scratch for batches of up to max_tok tokens. */
+/* KV cache of n_rows rows (one row per position of a sequence; the caller
+ * lays sequences out in it), and scratch for batches of up to max_tok tokens. */
 typedef struct kvg_tf_state {
-    uint32_t n_slots, slot_len, max_tok;
-    float *k_cache, *v_cache;      /* [n_layers, n_slots, slot_len, n_kv*hd] */
+    uint32_t n_rows, max_tok;
+    float *k_cache, *v_cache;      /* [n_layers, n_rows, n_kv*hd] */
     float *x, *xb, *xb2;           /* [max_tok, d] */
     float *q, *att;                /* [max_tok, n_heads*hd] */
     float *k, *v;                  /* [max_tok, n_kv*hd] */
@@ -101,27 +101,28 @@ typedef struct kvg_tf_state {
     const kvg_tf_hooks *hooks;     /* NULL = none */
 } kvg_tf_state;
 
-int kvg_tf_state_new(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_len, uint32_t max_tok,
-                     kvg_tf_state **out, kvg_error *err);
+int kvg_tf_state_new(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok, kvg_tf_state **out,
+                     kvg_error *err);
 void kvg_tf_state_free(kvg_tf_state *s);
 
 /* Bytes kvg_tf_state_new would allocate (cache + scratch), for sizing. */
-uint64_t kvg_tf_state_bytes(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_len, uint32_t max_tok);
+uint64_t kvg_tf_state_bytes(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok);
 
-/* A batch: token t is tokens[t] at position pos[t] of sequence slot[t].
- * Each slot's positions 0..pos[t]-1 must already be in the cache (from
- * earlier batches or earlier tokens of this one). want: NULL for logits at
- * every token, else logits only where want[t] is non-zero. */
+/* A batch: token t is tokens[t] at position pos[t] of a sequence whose
+ * position 0 lives in cache row row0[t] (so this token's k, v go to row
+ * row0[t] + pos[t]). The sequence's positions 0..pos[t]-1 must already be in
+ * the cache (from earlier batches or earlier tokens of this one). want: NULL
+ * for logits at every token, else logits only where want[t] is non-zero. */
 typedef struct kvg_tf_batch {
     size_t n_tok;
-    const uint32_t *tokens, *slot, *pos;
+    const uint32_t *tokens, *row0, *pos;
     const uint8_t *want;
 } kvg_tf_batch;
 
-/* Runs the batch through the model: fills the slots' KV cache at the
- * batch's positions and writes logits [n_wanted, vocab] (rows in token
- * order). Refuses (-1, err) a token id >= vocab, a position >= slot_len or
- * >= context_length, a slot >= n_slots, more than max_tok tokens. */
+/* Runs the batch through the model: fills the KV cache at the batch's
+ * rows and writes logits [n_wanted, vocab] (rows in token order). Refuses
+ * (-1, err) a token id >= vocab, a position >= context_length, a cache row
+ * row0 + pos >= n_rows, more than max_tok tokens. */
 int kvg_transformer_forward(const kvg_transformer *m, kvg_tf_state *s, const kvg_tf_batch *b, float *logits,
                             kvg_error *err);
 

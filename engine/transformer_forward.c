@@ -15,7 +15,8 @@ typedef struct pass {
     kvg_tf_state *s;
     const kvg_tf_batch *b;
     size_t T;
-    int failed; /* a kernel ran out of memory */
+    uint32_t max_pos; /* 1 + the largest position in the batch */
+    int failed;       /* a kernel ran out of memory */
 } pass;
 
 static void matmul(pass *p, float *y, const float *x, kvg_tf_matrix w, const float *bias, size_t n_in, size_t n_out)
@@ -45,7 +46,7 @@ static void norm(pass *p, float *out, const float *x, const float *w, const floa
 
 /* out[T, d] = attention sub-block of layer L on the normed input h[T, d]:
  * q, k, v projections; RoPE on q and k; k, v into the cache at each token's
- * (slot, position); causal GQA attention; output projection. */
+ * row (row0 + pos); causal GQA attention; output projection. */
 static void attention(pass *p, uint32_t L, float *out, const float *h)
 {
     const kvg_tf_config *c = p->c;
@@ -61,15 +62,15 @@ static void attention(pass *p, uint32_t L, float *out, const float *h)
         kvg_rope_apply(s->q, p->b->pos, p->T, c->n_heads, &c->rope, p->m->inv_freq);
         kvg_rope_apply(s->k, p->b->pos, p->T, c->n_kv_heads, &c->rope, p->m->inv_freq);
     }
-    /* cache[L][slot][pos] = k, v */
-    size_t layer_off = (size_t)L * s->n_slots * s->slot_len * kv_width;
+    /* cache[L][row0 + pos] = k, v */
+    size_t layer_off = (size_t)L * s->n_rows * kv_width;
     for (size_t t = 0; t < p->T; t++) {
-        size_t at = layer_off + ((size_t)p->b->slot[t] * s->slot_len + p->b->pos[t]) * kv_width;
+        size_t at = layer_off + ((size_t)p->b->row0[t] + p->b->pos[t]) * kv_width;
         memcpy(s->k_cache + at, s->k + t * kv_width, kv_width * sizeof(float));
         memcpy(s->v_cache + at, s->v + t * kv_width, kv_width * sizeof(float));
     }
-    kvg_attn_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, s->slot_len};
-    p->failed |= kvg_attention(s->att, s->q, s->k_cache + layer_off, s->v_cache + layer_off, p->b->slot,
+    kvg_attn_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, p->max_pos};
+    p->failed |= kvg_attention(s->att, s->q, s->k_cache + layer_off, s->v_cache + layer_off, p->b->row0,
                                p->b->pos, p->T, &shape) != 0;              /* att [T, n_heads*hd] */
     if (s->hooks && s->hooks->attn_heads)
         s->hooks->attn_heads(s->hooks->user, L, s->att, p->T);
@@ -194,19 +195,22 @@ int kvg_transformer_forward(const kvg_transformer *m, kvg_tf_state *s, const kvg
     const kvg_tf_config *c = &m->c;
     if (b->n_tok > s->max_tok)
         return kvg_errorf(err, NULL, "batch of %zu tokens exceeds the state's %u", b->n_tok, s->max_tok);
+    uint32_t max_pos = 0;
     for (size_t t = 0; t < b->n_tok; t++) {
         if (b->tokens[t] >= c->vocab_size)
             return kvg_errorf(err, NULL, "token id %u is outside the vocabulary (%u tokens)", b->tokens[t],
                               c->vocab_size);
-        if (b->pos[t] >= s->slot_len || b->pos[t] >= c->context_length)
-            return kvg_errorf(err, NULL, "position %u is beyond the context (%u)", b->pos[t],
-                              s->slot_len < c->context_length ? s->slot_len : c->context_length);
-        if (b->slot[t] >= s->n_slots)
-            return kvg_errorf(err, NULL, "sequence slot %u does not exist (%u slots)", b->slot[t], s->n_slots);
+        if (b->pos[t] >= c->context_length)
+            return kvg_errorf(err, NULL, "position %u is beyond the context (%u)", b->pos[t], c->context_length);
+        if (b->row0[t] >= s->n_rows || b->pos[t] >= s->n_rows - b->row0[t])
+            return kvg_errorf(err, NULL, "cache row %u + position %u is beyond the state's %u rows", b->row0[t],
+                              b->pos[t], s->n_rows);
+        if (b->pos[t] >= max_pos)
+            max_pos = b->pos[t] + 1;
     }
     if (!b->n_tok)
         return 0;
-    pass p = {m, c, s, b, b->n_tok, 0};
+    pass p = {m, c, s, b, b->n_tok, max_pos, 0};
     switch (c->arch) {
     case KVG_ARCH_LLAMA:
         llama_forward(&p, logits);

@@ -1,5 +1,5 @@
 /* transformer_state.c — the KV cache and activation scratch a forward pass
- * runs in, sized once for a number of sequences (slots) and a batch size. */
+ * runs in, sized once for a number of cache rows and a batch size. */
 #include <stdlib.h>
 
 #include "transformer.h"
@@ -10,12 +10,12 @@ typedef struct state_sizes {
     uint64_t cache, d, q, kv, ffn;
 } state_sizes;
 
-static state_sizes sizes(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_len, uint32_t max_tok)
+static state_sizes sizes(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok)
 {
     const kvg_tf_config *c = &m->c;
     state_sizes z;
     uint64_t kv_width = (uint64_t)c->n_kv_heads * c->head_dim;
-    z.cache = (uint64_t)c->n_layers * n_slots * slot_len * kv_width; /* < 2^12 * 2^32 * 2^32... checked below */
+    z.cache = (uint64_t)c->n_layers * n_rows * kv_width; /* bounded in kvg_tf_state_new */
     z.d = (uint64_t)max_tok * c->d_model;
     z.q = (uint64_t)max_tok * c->n_heads * c->head_dim;
     z.kv = (uint64_t)max_tok * kv_width;
@@ -23,9 +23,9 @@ static state_sizes sizes(const kvg_transformer *m, uint32_t n_slots, uint32_t sl
     return z;
 }
 
-uint64_t kvg_tf_state_bytes(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_len, uint32_t max_tok)
+uint64_t kvg_tf_state_bytes(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok)
 {
-    state_sizes z = sizes(m, n_slots, slot_len, max_tok);
+    state_sizes z = sizes(m, n_rows, max_tok);
     return 4 * (2 * z.cache + 3 * z.d + 2 * z.q + 2 * z.kv + 2 * z.ffn);
 }
 
@@ -40,25 +40,21 @@ static float *alloc_floats(uint64_t n, int *failed)
     return p;
 }
 
-int kvg_tf_state_new(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_len, uint32_t max_tok,
-                     kvg_tf_state **out, kvg_error *err)
+int kvg_tf_state_new(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok, kvg_tf_state **out,
+                     kvg_error *err)
 {
     *out = NULL;
-    if (!n_slots || !slot_len || !max_tok || slot_len > m->c.context_length)
-        return kvg_errorf(err, NULL, "transformer state: bad size (slots %u, slot length %u, batch %u tokens)",
-                          n_slots, slot_len, max_tok);
-    /* Guard the size products: every factor is < 2^32 and the layer count < 2^13. */
-    uint64_t per_layer = (uint64_t)n_slots * slot_len;
-    if (per_layer > (1ull << 40) / ((uint64_t)m->c.n_kv_heads * m->c.head_dim) / m->c.n_layers)
-        return kvg_errorf(err, NULL, "transformer state: KV cache of %u slots x %u positions is too large", n_slots,
-                          slot_len);
+    if (!n_rows || !max_tok)
+        return kvg_errorf(err, NULL, "transformer state: bad size (%u cache rows, batch of %u tokens)", n_rows,
+                          max_tok);
+    if ((uint64_t)n_rows > (1ull << 40) / ((uint64_t)m->c.n_kv_heads * m->c.head_dim) / m->c.n_layers)
+        return kvg_errorf(err, NULL, "transformer state: KV cache of %u rows is too large", n_rows);
     kvg_tf_state *s = calloc(1, sizeof *s);
     if (!s)
         return kvg_errorf(err, NULL, "out of memory");
-    state_sizes z = sizes(m, n_slots, slot_len, max_tok);
+    state_sizes z = sizes(m, n_rows, max_tok);
     int failed = 0;
-    s->n_slots = n_slots;
-    s->slot_len = slot_len;
+    s->n_rows = n_rows;
     s->max_tok = max_tok;
     s->k_cache = alloc_floats(z.cache, &failed);
     s->v_cache = alloc_floats(z.cache, &failed);
@@ -74,7 +70,7 @@ int kvg_tf_state_new(const kvg_transformer *m, uint32_t n_slots, uint32_t slot_l
     if (failed) {
         kvg_tf_state_free(s);
         return kvg_errorf(err, NULL, "out of memory for the transformer state (%llu bytes)",
-                          (unsigned long long)kvg_tf_state_bytes(m, n_slots, slot_len, max_tok));
+                          (unsigned long long)kvg_tf_state_bytes(m, n_rows, max_tok));
     }
     *out = s;
     return 0;

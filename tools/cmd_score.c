@@ -16,6 +16,7 @@
 #include "kvg_reader.h"
 #include "line_score.h"
 #include "ngram.h"
+#include "score_transformer.h"
 #include "strbuf.h"
 
 static const char *const score_help =
@@ -41,6 +42,19 @@ static const char *const score_help =
     "                       and the n-gram tables' structure, as `kvgram verify` does)\n"
     "  -h, --help           this help\n"
     "\n"
+    "Transformer models (.kvg with general.kind transformer) take the same options\n"
+    "(--format kenlm excepted) and these:\n"
+    "  --document           each FILE is one text (not one text per line)\n"
+    "  --window N           tokens the model sees at once (default: its context length)\n"
+    "  --stride N           texts longer than the window are scored with windows every\n"
+    "                       N tokens (default window/2); each token is scored once, with\n"
+    "                       at least window - N tokens of left context, never truncated\n"
+    "  --batch-tokens N     tokens per forward pass (default max(window, 512))\n"
+    "The text is tokenized with the model's tokenizer; the model's BOS token (GPT-2:\n"
+    "<|endoftext|>) is prepended when it has one, so every token is scored\n"
+    "(--no-bos: never), and the output says so. n counts the predicted tokens,\n"
+    "logprob is natural log per predicted token; no </s> is added.\n"
+    "\n"
     "Output (tsv): a header line starting with '#', then per input line\n"
     "  line  total_log10  total_ln  oov  n     [word=id matched log10p ...]\n"
     "then '# summary' lines with totals and perplexities. `n` counts predicted\n"
@@ -56,6 +70,7 @@ typedef struct score_options {
     const char *model;
     int bos, eos, per_token, summary, verify, threads;
     out_format format;
+    tf_score_options tf; /* transformer-only options (score_transformer.h) */
 } score_options;
 
 /* Corpus totals, summed in input order (KenLM's types: double sums of the
@@ -353,7 +368,7 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
 
 static int parse_options(int argc, char **argv, score_options *o, const char ***files, int *n_files)
 {
-    *o = (score_options){NULL, 1, 1, 0, 1, 0, 0, FMT_TSV};
+    *o = (score_options){NULL, 1, 1, 0, 1, 0, 0, FMT_TSV, {0}};
     *n_files = 0;
     *files = calloc((size_t)argc, sizeof **files);
     for (int i = 1; i < argc; i++) {
@@ -396,6 +411,14 @@ static int parse_options(int argc, char **argv, score_options *o, const char ***
             if (i == argc || *end || t < 1 || t > 4096)
                 return cli_usage_error("score", "--threads needs a number from 1 to 4096");
             o->threads = (int)t;
+        } else if (!strcmp(a, "--document")) {
+            o->tf.document = 1;
+        } else if (!strcmp(a, "--window") || !strcmp(a, "--stride") || !strcmp(a, "--batch-tokens")) {
+            char *end;
+            long v = ++i < argc ? strtol(argv[i], &end, 10) : 0;
+            if (i == argc || *end || v < 1 || v > (1L << 30))
+                return cli_usage_error("score", "%s needs a number of tokens", a);
+            *(a[2] == 'w' ? &o->tf.window : a[2] == 's' ? &o->tf.stride : &o->tf.batch_tokens) = (uint32_t)v;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("score", "unknown option %s", a);
         } else {
@@ -424,7 +447,30 @@ int cmd_score(int argc, char **argv)
     batch b;
     memset(&b, 0, sizeof b);
     rc = 1;
-    if (kvg_open(o.model, &f, &err) || (o.verify && kvg_verify_file(f, &err)) || kvg_ngram_open(f, &m, &err) ||
+    const kvg_meta *kind;
+    if (kvg_open(o.model, &f, &err) || (o.verify && kvg_verify_file(f, &err))) {
+        cli_print_error(&err);
+        goto done;
+    }
+    kind = kvg_meta_find(f, "general.kind");
+    if (kind && kind->type == KVG_META_STR && kind->count == 11 && !memcmp(kind->value, "transformer", 11)) {
+        if (o.format == FMT_KENLM) {
+            rc = cli_usage_error("score", "--format kenlm is for n-gram models");
+            goto done;
+        }
+        o.tf.bos = o.bos;
+        o.tf.per_token = o.per_token;
+        o.tf.summary = o.summary;
+        o.tf.json = o.format == FMT_JSON;
+        o.tf.threads = o.threads;
+        rc = score_transformer(&o.tf, f, files, n_files);
+        goto done;
+    }
+    if (o.tf.document || o.tf.window || o.tf.stride || o.tf.batch_tokens) {
+        rc = cli_usage_error("score", "--document, --window, --stride and --batch-tokens are for transformer models");
+        goto done;
+    }
+    if (kvg_ngram_open(f, &m, &err) ||
         (o.verify && kvg_ngram_check(m, &err))) {
         cli_print_error(&err);
         goto done;

@@ -12,6 +12,7 @@
 #include "kvg_mmap.h"
 #include "kvg_writer.h"
 #include "llama2c_convert.h"
+#include "tokenizer.h"
 #include "transformer.h"
 
 #define AK42_MAGIC 0x616b3432u
@@ -309,22 +310,22 @@ int llama2c_convert(const char *in_path, const char *out_path, const llama2c_opt
     c.map = map;
     int rc = -1;
     kvg_writer *w = NULL;
+    kvg_tokenizer *tok = NULL;
     if (parse(&c, err))
         goto done;
-    if (opt->tokenizer)
-        /* The tokenizer arrives with engine/tokenizer.h (contract B). */
-        {
-            kvg_errorf(err, opt->tokenizer, "llama2.c tokenizers are not supported yet");
-            goto done;
-        }
+    /* The tokenizer is read in full before the output is created, so a bad
+     * tok.bin leaves nothing behind. */
+    if (opt->tokenizer && kvg_tokenizer_from_llama2c(opt->tokenizer, (uint32_t)c.vocab, &tok, err))
+        goto done;
     if (kvg_writer_open(out_path, 0, &w, err))
         goto done;
-    if (write_model(&c, opt, w, err)) {
+    if (write_model(&c, opt, w, err) || (tok && kvg_tokenizer_write(tok, w, err))) {
         kvg_writer_abort(w);
         goto done;
     }
     rc = kvg_writer_finish(w, err);
 done:
+    kvg_tokenizer_free(tok);
     munmap((void *)map, c.size);
     return rc;
 }

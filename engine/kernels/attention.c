@@ -1,4 +1,4 @@
-/* attention.c — causal grouped-query attention over KV-cache slots, and
+/* attention.c — causal grouped-query attention over KV-cache rows, and
  * log-softmax. One (token, head) pair is one unit of work: its scores over
  * positions 0..pos, a max-subtracted softmax, then the weighted sum of V. */
 #include <math.h>
@@ -7,7 +7,7 @@
 
 #include "kernels.h"
 
-int kvg_attention(float *out, const float *q, const float *k, const float *v, const uint32_t *slot,
+int kvg_attention(float *out, const float *q, const float *k, const float *v, const uint32_t *row0,
                   const uint32_t *pos, size_t n_tok, const kvg_attn_shape *s)
 {
     const size_t hd = s->head_dim, q_width = (size_t)s->n_heads * hd, kv_width = (size_t)s->n_kv * hd;
@@ -15,9 +15,10 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
     const float scale = (float)(1.0 / sqrt((double)hd));
     long n_units = (long)(n_tok * s->n_heads);
     int failed = 0;
-#pragma omp parallel reduction(| : failed)
+    double work = (double)n_tok * s->n_heads * hd * s->max_pos; /* an upper bound: causal rows are shorter */
+#pragma omp parallel reduction(| : failed) if (work >= KVG_PARALLEL_MIN_WORK)
     {
-        float *att = malloc((size_t)s->slot_len * sizeof *att); /* scores, then weights: [pos+1] */
+        float *att = malloc((size_t)s->max_pos * sizeof *att); /* scores, then weights: [pos+1] */
         failed = !att;
 #pragma omp for schedule(static)
         for (long u = 0; u < n_units; u++) {
@@ -25,8 +26,8 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
                 continue;
             size_t t = (size_t)u / s->n_heads, h = (size_t)u % s->n_heads, kvh = h / group;
             const float *qh = q + t * q_width + h * hd;
-            const float *kbase = k + (size_t)slot[t] * s->slot_len * kv_width + kvh * hd;
-            const float *vbase = v + (size_t)slot[t] * s->slot_len * kv_width + kvh * hd;
+            const float *kbase = k + (size_t)row0[t] * kv_width + kvh * hd;
+            const float *vbase = v + (size_t)row0[t] * kv_width + kvh * hd;
             size_t n_pos = (size_t)pos[t] + 1;
             float max = -INFINITY;
             for (size_t p = 0; p < n_pos; p++) {

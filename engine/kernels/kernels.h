@@ -6,9 +6,12 @@
  * path (issue 5) replaces them op by op and is tested against them.
  *
  * Parallelism: kvg_matmul and kvg_attention open their own OpenMP parallel
- * region (omp_get_max_threads() threads; call them from serial code). Every
- * output element is computed by one thread in a fixed order, so results are
- * bit-identical for any thread count. */
+ * region (omp_get_max_threads() threads; call them from serial code) when the
+ * work is large enough to pay for waking the team (KVG_PARALLEL_MIN_WORK
+ * multiply-adds), else run on the calling thread. Every output element is
+ * computed by one thread in a fixed order, so results are bit-identical for
+ * any thread count. */
+#define KVG_PARALLEL_MIN_WORK (1u << 16)
 #ifndef KVG_KERNELS_H
 #define KVG_KERNELS_H
 
@@ -68,19 +71,20 @@ void kvg_swiglu(float *gate, const float *up, size_t n);
 void kvg_add(float *x, const float *y, size_t n);
 
 /* Causal multi-head attention with grouped-query heads, over a batch whose
- * tokens belong to independent sequences (KV cache slots).
+ * tokens belong to independent sequences, each stored in a run of cache rows.
  *   q    [n_tok, n_heads * head_dim]    queries (already rotated)
- *   k, v [n_slots, slot_len, n_kv * head_dim]  caches holding, for slot s,
- *        every position 0..pos[t] of the tokens that attend to it
+ *   k, v [n_rows, n_kv * head_dim]      caches: the sequence of token t holds
+ *        its position p at row row0[t] + p, for every p <= pos[t]
  *   out  [n_tok, n_heads * head_dim]
- * Token t (slot slot[t], position pos[t]) attends to positions 0..pos[t] of
- * its slot; head h reads kv head h / (n_heads / n_kv). Scores are scaled by
- * 1/sqrt(head_dim); the softmax subtracts the row max before exponentiating.
- * Returns 0, or -1 when scratch memory (slot_len floats per thread) runs out. */
+ * Token t attends to positions 0..pos[t] of its sequence; head h reads kv
+ * head h / (n_heads / n_kv). Scores are scaled by 1/sqrt(head_dim); the
+ * softmax subtracts the row max before exponentiating.
+ * Returns 0, or -1 when scratch memory (max_pos floats per thread) runs out. */
 typedef struct kvg_attn_shape {
-    uint32_t n_heads, n_kv, head_dim, slot_len;
+    uint32_t n_heads, n_kv, head_dim;
+    uint32_t max_pos; /* > every pos[t]: sizes the scratch */
 } kvg_attn_shape;
-int kvg_attention(float *out, const float *q, const float *k, const float *v, const uint32_t *slot,
+int kvg_attention(float *out, const float *q, const float *k, const float *v, const uint32_t *row0,
                   const uint32_t *pos, size_t n_tok, const kvg_attn_shape *s);
 
 /* out[n] = log softmax(x[n]) (max subtracted, sum in double). out may be x. */

@@ -61,7 +61,7 @@ int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const f
         return -1;
     int failed = 0;
     long n_blocks = (long)((n_out + ROWS - 1) / ROWS);
-#pragma omp parallel reduction(| : failed)
+#pragma omp parallel reduction(| : failed) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
     {
         /* f32 weights are used in place; the others are converted per block. */
         float *rows = wtype == KVG_DTYPE_F32 ? NULL : malloc(ROWS * n_in * sizeof *rows);

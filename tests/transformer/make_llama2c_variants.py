@@ -7,9 +7,14 @@ layouts as export.py documents them (not from kvgram's reader):
   v2.bin      version 2: f32 norms, int8 matrices (symmetric, groups of 64
               along the flattened weight, scale = max|w| / 127), then the scales;
   unshared.bin  the legacy file with a separate classifier (negative vocab),
-              the classifier equal to the embedding.
+              the classifier equal to the embedding;
+  tiny.bin    a legacy file with random weights (seed 1) and the same
+              vocabulary size: dim 8, hidden 16, 1 layer, 2 heads, 1 kv head,
+              seq_len 64 — cheap enough to score a megabyte, with a context
+              short enough that long texts span many windows.
 Plain Python (struct + array), no numpy."""
 import array
+import random
 import struct
 import sys
 
@@ -78,3 +83,13 @@ with open(outdir + "/unshared.bin", "wb") as out:
     out.write(struct.pack("<7i", dim, hidden, L, nh, nkv, -vocab, seq))
     out.write(raw[28:])
     out.write(emb.tobytes())
+
+rng = random.Random(1)
+td, th, tL, tnh, tnkv, tseq = 8, 16, 1, 2, 1, 64
+ths = td // tnh
+n_floats = (vocab * td + tL * td + tL * td * td + 2 * tL * ths * tnkv * td + tL * td * td + tL * td
+            + 3 * tL * th * td + td + tseq * ths)
+tw = array.array("f", (rng.gauss(0, 0.5) for _ in range(n_floats)))
+with open(outdir + "/tiny.bin", "wb") as out:
+    out.write(struct.pack("<7i", td, th, tL, tnh, tnkv, vocab, tseq))
+    out.write(tw.tobytes())

@@ -5,15 +5,20 @@
  *    read straight from tok512.bin);
  *  - a whole sequence in one batch gives the same logits as feeding it one
  *    token at a time through the KV cache;
- *  - two sequences in two slots of one batch give the same logits as alone;
+ *  - two sequences in one batch, each in its own cache rows, give the same
+ *    logits as alone;
  *  - the logits do not depend on the thread count (same bits);
- *  - f16 and bf16 weights stay within a stated bound of f32, same argmax. */
+ *  - f16 and bf16 weights stay within a stated bound of f32, same argmax;
+ *  - tf_score: each token of a text many windows long is scored exactly once,
+ *    with the context the sliding-window rule gives it, and texts packed
+ *    into one batch score as they do alone. */
 #include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "kvg_test.h"
 #include "llama2c_convert.h"
+#include "tf_score.h"
 #include "transformer.h"
 
 static char tmpdir[] = "/tmp/kvg-forward-XXXXXX";
@@ -37,7 +42,7 @@ static int load(const char *bin, kvg_dtype type, model *out)
     return 0;
 }
 
-/* logits [n, V] of one sequence in slot 0, in one batch. */
+/* logits [n, V] of one sequence (cache rows from 0), in one batch. */
 static float *run_batch(const model *md, const uint32_t *ids, uint32_t n)
 {
     kvg_tf_state *s;
@@ -47,7 +52,7 @@ static float *run_batch(const model *md, const uint32_t *ids, uint32_t n)
     for (uint32_t i = 0; i < n; i++)
         pos[i] = i;
     kvg_tf_batch b = {n, ids, slot, pos, NULL};
-    if (kvg_tf_state_new(md->m, 1, n, n, &s, &err) || kvg_transformer_forward(md->m, s, &b, lg, &err)) {
+    if (kvg_tf_state_new(md->m, n, n, &s, &err) || kvg_transformer_forward(md->m, s, &b, lg, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         exit(1);
     }
@@ -95,7 +100,7 @@ static void test_greedy_lily(const model *md, const char *tok_path)
         return;
     kvg_tf_state *s;
     kvg_error err;
-    CHECK_INT(0, kvg_tf_state_new(md->m, 1, 64, 1, &s, &err));
+    CHECK_INT(0, kvg_tf_state_new(md->m, 64, 1, &s, &err));
     float *lg = malloc(V * sizeof *lg);
     char text[1024] = "";
     uint32_t tok = 1, slot = 0; /* BOS */
@@ -123,7 +128,7 @@ static void test_batch_equals_incremental(const model *md)
     float *full = run_batch(md, seq_a, NA);
     kvg_tf_state *s;
     kvg_error err;
-    CHECK_INT(0, kvg_tf_state_new(md->m, 1, NA, 4, &s, &err));
+    CHECK_INT(0, kvg_tf_state_new(md->m, NA, 4, &s, &err));
     float *lg = malloc(V * sizeof *lg);
     double worst = 0;
     for (uint32_t pos = 0; pos < NA; pos++) {
@@ -143,7 +148,8 @@ static void test_slots_are_independent(const model *md)
 {
     const uint32_t V = md->m->c.vocab_size;
     float *a = run_batch(md, seq_a, NA), *b = run_batch(md, seq_b, NB);
-    /* Both sequences interleaved in one batch, b in slot 2 of 3; logits only at odd tokens. */
+    /* Both sequences interleaved in one batch, a from cache row 0, b from row 2 * NA; logits only at
+     * odd tokens. */
     uint32_t ids[NA + NB], slot[NA + NB], pos[NA + NB], from[NA + NB];
     uint8_t want[NA + NB];
     uint32_t n = 0, ia = 0, ib = 0;
@@ -153,13 +159,13 @@ static void test_slots_are_independent(const model *md)
             want[n] = n % 2, n++;
         }
         if (ib < NB) {
-            ids[n] = seq_b[ib], slot[n] = 2, pos[n] = ib, from[n] = NA + ib, ib++;
+            ids[n] = seq_b[ib], slot[n] = 2 * NA, pos[n] = ib, from[n] = NA + ib, ib++;
             want[n] = n % 2, n++;
         }
     }
     kvg_tf_state *s;
     kvg_error err;
-    CHECK_INT(0, kvg_tf_state_new(md->m, 3, NA, NA + NB, &s, &err));
+    CHECK_INT(0, kvg_tf_state_new(md->m, 3 * NA, NA + NB, &s, &err));
     float *lg = malloc((size_t)(NA + NB) * V * sizeof *lg);
     kvg_tf_batch bt = {n, ids, slot, pos, want};
     CHECK_INT(0, kvg_transformer_forward(md->m, s, &bt, lg, &err));
@@ -175,15 +181,15 @@ static void test_slots_are_independent(const model *md)
     }
     CHECK_INT(n / 2, row);
     CHECK_NEAR(0, worst, 0);
-    /* Refused: token outside the vocabulary, position beyond the slot, missing slot. */
-    uint32_t bad_tok = V, p0 = 0, s0 = 0, far = NA, s9 = 9;
+    /* Refused: token outside the vocabulary, position beyond the context, rows beyond the cache. */
+    uint32_t bad_tok = V, p0 = 0, s0 = 0, far = md->m->c.context_length, s9 = 3 * NA;
     kvg_tf_batch b1 = {1, &bad_tok, &s0, &p0, NULL}, b2 = {1, seq_a, &s0, &far, NULL}, b3 = {1, seq_a, &s9, &p0, NULL};
     CHECK_INT(-1, kvg_transformer_forward(md->m, s, &b1, lg, &err));
     CHECK_STR_CONTAINS(err.msg, "outside the vocabulary");
     CHECK_INT(-1, kvg_transformer_forward(md->m, s, &b2, lg, &err));
     CHECK_STR_CONTAINS(err.msg, "beyond the context");
     CHECK_INT(-1, kvg_transformer_forward(md->m, s, &b3, lg, &err));
-    CHECK_STR_CONTAINS(err.msg, "slot 9");
+    CHECK_STR_CONTAINS(err.msg, "beyond the state's");
     free(lg);
     free(a);
     free(b);
@@ -226,6 +232,67 @@ static void test_half_types(const model *f32, const model *half, double bound)
     free(b);
 }
 
+/* ln p(ids[t] | ids[begin..t)) by a plain forward pass over that context. */
+static double direct_logprob(const model *md, const uint32_t *ids, size_t begin, size_t t)
+{
+    const uint32_t V = md->m->c.vocab_size;
+    float *lg = run_batch(md, ids + begin, (uint32_t)(t - begin));
+    float *last = lg + (size_t)(t - begin - 1) * V;
+    kvg_log_softmax(last, last, V);
+    double lp = last[ids[t]];
+    free(lg);
+    return lp;
+}
+
+static void test_sliding_window(const model *md)
+{
+    enum { N = 150, W = 40, S = 15 };
+    uint32_t doc[N];
+    for (int i = 0; i < N; i++) /* the greedy story, then ids cycling through the vocabulary */
+        doc[i] = i < NA ? seq_a[i] : (uint32_t)(i * 37 % 500 + 5);
+    const uint32_t shortseq[3] = {1, 403, 407};
+    const uint32_t *ids[3] = {shortseq, doc, seq_b};
+    size_t n[3] = {3, N, NB};
+    float lp_short[2], lp_doc[N], lp_b[NB];
+    for (int i = 0; i < N; i++)
+        lp_doc[i] = NAN;
+    float *lp[3] = {lp_short, lp_doc, lp_b};
+    kvg_tf_scorer *sc;
+    kvg_error err;
+    /* Batches of 64 tokens: windows of different texts share batches, and
+     * the document's windows spill over several. */
+    CHECK_INT(0, kvg_tf_scorer_new(md->m, W, S, 64, &sc, &err));
+    CHECK_INT(0, kvg_tf_score(sc, 3, ids, n, lp, &err));
+    /* Expected, from the rule as stated: windows begin at 0, S, 2S, ...; token t
+     * is scored by the first window [b, b + W) with b < t < b + W. */
+    double worst = 0;
+    int unscored = 0;
+    for (size_t t = 1; t < N; t++) {
+        size_t b = 0;
+        while (!(b < t && t < b + W))
+            b += S;
+        if (isnan(lp_doc[t - 1]))
+            unscored++;
+        else
+            worst = fmax(worst, fabs(lp_doc[t - 1] - direct_logprob(md, doc, b, t)));
+    }
+    CHECK_INT(0, unscored);
+    CHECK_NEAR(0, worst, 1e-5);
+    /* The short texts, scored alongside, as alone with full context. */
+    for (size_t t = 1; t < NB; t++)
+        worst = fmax(worst, fabs(lp_b[t - 1] - direct_logprob(md, seq_b, 0, t)));
+    CHECK_NEAR(direct_logprob(md, shortseq, 0, 2), lp_short[1], 1e-5);
+    CHECK_NEAR(0, worst, 1e-5);
+    kvg_tf_scorer_free(sc);
+    /* Bad settings are refused. */
+    CHECK_INT(-1, kvg_tf_scorer_new(md->m, W, W, 64, &sc, &err));
+    CHECK_STR_CONTAINS(err.msg, "stride");
+    CHECK_INT(-1, kvg_tf_scorer_new(md->m, md->m->c.context_length + 1, 0, 0, &sc, &err));
+    CHECK_STR_CONTAINS(err.msg, "window");
+    CHECK_INT(-1, kvg_tf_scorer_new(md->m, W, S, W - 1, &sc, &err));
+    CHECK_STR_CONTAINS(err.msg, "smaller than the window");
+}
+
 int main(void)
 {
     const char *shared = getenv("KVG_SHARED_DIR");
@@ -243,6 +310,7 @@ int main(void)
     test_batch_equals_incremental(&f32);
     test_slots_are_independent(&f32);
     test_threads_do_not_change_bits(&f32);
+    test_sliding_window(&f32);
     test_half_types(&f32, &f16, 2e-3);
     test_half_types(&f32, &bf16, 2e-2);
     model *all[3] = {&f32, &f16, &bf16};

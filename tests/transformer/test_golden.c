@@ -10,7 +10,11 @@
  *        and the same argmax at every position;
  *   f16: max |kvgram - golden| <= 4e-3 x max |golden logit| (f16 weights carry
  *        11 significant bits; measured ~6e-4 on stories260K), and the same argmax
- *        wherever the golden top-2 margin exceeds twice that bound. */
+ *        wherever the golden top-2 margin exceeds twice that bound.
+ * When NAME.json lists the texts the ids came from, `kvgram score --document
+ * --json --per-token` on each text must give the golden ids (BOS included)
+ * and, per predicted token, ln p within 1e-4 x max|logit| of the golden
+ * logits' log-softmax: the whole CLI path (tokenizer, BOS, scorer). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -116,7 +120,7 @@ static void compare(const golden *g, const char *kvg_path, double rel, int f16)
             pos[i] = i;
         kvg_tf_state *st;
         kvg_tf_batch b = {q->n, q->ids, slot, pos, NULL};
-        if (kvg_tf_state_new(m, 1, q->n, q->n, &st, &err) || kvg_transformer_forward(m, st, &b, lg, &err)) {
+        if (kvg_tf_state_new(m, q->n, q->n, &st, &err) || kvg_transformer_forward(m, st, &b, lg, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             CHECK(0);
             return;
@@ -153,6 +157,66 @@ static void compare(const golden *g, const char *kvg_path, double rel, int f16)
     }
     kvg_transformer_free(m);
     kvg_close(f);
+}
+
+/* Scores each text of meta["texts"] with the CLI and compares (see the top). */
+static void compare_cli(const golden *g, json_t *meta, const char *kvg_path, const char *dir)
+{
+    json_t *texts = json_object_get(meta, "texts");
+    size_t n_texts = json_array_size(texts);
+    if (!n_texts)
+        return;
+    CHECK_INT(g->n_seq, n_texts);
+    char cmd[8192], out_path[256];
+    snprintf(out_path, sizeof out_path, "%s/score.jsonl", dir);
+    int at = snprintf(cmd, sizeof cmd, "'%s' score -m '%s' --document --json --per-token", getenv("KVG_BIN"),
+                      kvg_path);
+    for (size_t i = 0; i < n_texts; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/text%zu.txt", dir, i);
+        FILE *f = fopen(path, "wb");
+        const char *t = json_string_value(json_array_get(texts, i));
+        fwrite(t, 1, strlen(t), f);
+        fclose(f);
+        at += snprintf(cmd + at, sizeof cmd - (size_t)at, " '%s'", path);
+    }
+    snprintf(cmd + at, sizeof cmd - (size_t)at, " > '%s'", out_path);
+    CHECK_INT(0, system(cmd));
+    FILE *f = fopen(out_path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    for (uint32_t s = 0; f && s < g->n_seq && getline(&line, &cap, f) > 0; s++) {
+        json_t *o = json_loads(line, 0, NULL);
+        json_t *ids = json_object_get(o, "ids"), *lp = json_object_get(o, "logprob");
+        const golden_seq *q = &g->seq[s];
+        int same_ids = json_array_size(ids) == q->n;
+        for (uint32_t i = 0; same_ids && i < q->n; i++)
+            same_ids = json_integer_value(json_array_get(ids, i)) == q->ids[i];
+        if (!same_ids)
+            fprintf(stderr, "text %u: kvgram's ids differ from the golden ids\n", s);
+        CHECK(same_ids);
+        double maxabs = 0, worst = 0;
+        for (size_t i = 0; i < (size_t)q->n * g->vocab; i++)
+            maxabs = fmax(maxabs, fabs(q->logits[i]));
+        float *row = malloc(g->vocab * sizeof *row);
+        for (uint32_t t = 0; same_ids && t + 1 < q->n; t++) {
+            kvg_log_softmax(row, q->logits + (size_t)t * g->vocab, g->vocab);
+            worst = fmax(worst, fabs(json_real_value(json_array_get(lp, t)) - row[q->ids[t + 1]]));
+        }
+        free(row);
+        printf("kvgram score, text %u: max |ln p - golden ln p| %.3g\n", s, worst);
+        CHECK_NEAR(0, worst, F32_REL * maxabs);
+        json_decref(o);
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    for (size_t i = 0; i < n_texts; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/text%zu.txt", dir, i);
+        unlink(path);
+    }
+    unlink(out_path);
 }
 
 /* A path from NAME.json: "../shared/X" is KVG_SHARED_DIR/X, else relative to the source root. */
@@ -193,14 +257,13 @@ int main(int argc, char **argv)
         return 1;
     snprintf(k32, sizeof k32, "%s/f32.kvg", dir);
     snprintf(k16, sizeof k16, "%s/f16.kvg", dir);
-    /* A .bin model is a llama2.c checkpoint: its tokenizer is not needed for
-     * logits of given ids, and is left out. */
-    (void)tok;
-    if (convert(model, NULL, "f32", k32) || convert(model, NULL, "f16", k16)) {
+    /* A llama2.c checkpoint's tokenizer is a separate file ("tokenizer" in NAME.json). */
+    if (convert(model, tok_rel ? tok : NULL, "f32", k32) || convert(model, tok_rel ? tok : NULL, "f16", k16)) {
         CHECK(0);
     } else {
         compare(&g, k32, F32_REL, 0);
         compare(&g, k16, F16_REL, 1);
+        compare_cli(&g, meta, k32, dir);
     }
     unlink(k32);
     unlink(k16);

@@ -160,17 +160,18 @@ static void test_attention(void)
     float k[4] = {0, (float)log(3.0), 0, 0}, v[4] = {4, 8, 0, 0};
     float q[4] = {1, 0, 1, 0}, out[4];
     uint32_t slot[2] = {0, 0}, pos[2] = {1, 0};
-    kvg_attn_shape s = {2, 1, 1, 4};
+    kvg_attn_shape s = {2, 1, 1, 2};
     CHECK_INT(0, kvg_attention(out, q, k, v, slot, pos, 2, &s));
     CHECK_NEAR(7, out[0], 1e-5);
     CHECK_NEAR(6, out[1], 1e-5);
     CHECK_NEAR(4, out[2], 0);
     CHECK_NEAR(4, out[3], 0);
-    /* Scores of 1e4 and 1e4 - ln 3 must not overflow: weights (3, 1)/4 -> 4*.75 + 8*.25 = 5. Slot 1. */
+    /* Scores of 1e4 and 1e4 - ln 3 must not overflow: weights (3, 1)/4 -> 4*.75 + 8*.25 = 5. The
+     * sequence starts at cache row 4. */
     float k2[8] = {0, 0, 0, 0, 1e4f, 1e4f - (float)log(3.0), 0, 0}, v2[8] = {0, 0, 0, 0, 4, 8, 0, 0};
     float q2[1] = {1}, o2[1];
-    uint32_t s1 = 1, p1 = 1;
-    kvg_attn_shape s2 = {1, 1, 1, 4};
+    uint32_t s1 = 4, p1 = 1;
+    kvg_attn_shape s2 = {1, 1, 1, 2};
     CHECK_INT(0, kvg_attention(o2, q2, k2, v2, &s1, &p1, 1, &s2));
     CHECK_NEAR(5, o2[0], 1e-3);
     CHECK(isfinite(o2[0]));

@@ -16,3 +16,16 @@ foreach(logits ${KVG_GOLDEN_LOGITS})
   set_tests_properties(test_golden_${golden_name} PROPERTIES ENVIRONMENT
     "KVG_SHARED_DIR=${KVG_SHARED_DIR};KVG_BIN=$<TARGET_FILE:kvgram>;KVG_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endforeach()
+kvg_add_sh_test(test_generate tests/transformer/test_generate.sh)
+kvg_add_c_test(test_sampler ${CMAKE_CURRENT_LIST_DIR}/test_sampler.c)
+target_include_directories(test_sampler PRIVATE ${PROJECT_SOURCE_DIR}/engine)
+kvg_add_sh_test(test_score_transformer tests/transformer/test_score_transformer.sh)
+# The machines tests run on are shared and oversubscribed (ctest -j): spinning
+# OpenMP workers would wait on descheduled peers, so these tests let idle
+# threads sleep. Speed is measured in benchmarks, not here.
+set_property(TEST test_kernels test_forward test_llama2c_convert test_generate test_sampler test_score_transformer
+             APPEND PROPERTY ENVIRONMENT OMP_WAIT_POLICY=passive)
+foreach(logits ${KVG_GOLDEN_LOGITS})
+  get_filename_component(golden_name ${logits} NAME_WE)
+  set_property(TEST test_golden_${golden_name} APPEND PROPERTY ENVIRONMENT OMP_WAIT_POLICY=passive)
+endforeach()
