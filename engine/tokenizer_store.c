@@ -193,22 +193,13 @@ static const void *get_tensor(const kvg_file *f, const char *name, kvg_dtype dt,
     return t->data;
 }
 
-/* A string-array key with exactly n entries (an absent key when n is 0 and optional). */
-static const kvg_meta *get_str_array(const kvg_file *f, const char *key, size_t n, kvg_error *err)
+/* An array key of n elements of elem_type (KVG_META_STR / KVG_META_U64); NULL with err set otherwise. */
+static const kvg_meta *get_array(const kvg_file *f, const char *key, uint32_t elem_type, size_t n, kvg_error *err)
 {
     const kvg_meta *m = kvg_meta_find(f, key);
-    if (!m || m->type != KVG_META_ARR || m->elem_type != KVG_META_STR || m->count != n) {
-        kvg_errorf(err, kvg_path(f), "%s is missing or not an array of %zu strings", key, n);
-        return NULL;
-    }
-    return m;
-}
-
-static const kvg_meta *get_u64_array(const kvg_file *f, const char *key, size_t n, kvg_error *err)
-{
-    const kvg_meta *m = kvg_meta_find(f, key);
-    if (!m || m->type != KVG_META_ARR || m->elem_type != KVG_META_U64 || m->count != n) {
-        kvg_errorf(err, kvg_path(f), "%s is missing or not an array of %zu u64", key, n);
+    if (!m || m->type != KVG_META_ARR || m->elem_type != elem_type || m->count != n) {
+        kvg_errorf(err, kvg_path(f), "%s is missing or not an array of %zu %s", key, n,
+                   elem_type == KVG_META_STR ? "strings" : "u64");
         return NULL;
     }
     return m;
@@ -232,8 +223,8 @@ static int read_steps(const kvg_file *f, bpe_config *c, kvg_error *err)
     if (kinds->type != KVG_META_ARR || kinds->elem_type != KVG_META_STR || kinds->count > 64)
         return kvg_errorf(err, kvg_path(f), "tokenizer.steps is not an array of at most 64 strings");
     size_t n = (size_t)kinds->count;
-    const kvg_meta *args = get_str_array(f, "tokenizer.step_args", n, err);
-    const kvg_meta *with = args ? get_str_array(f, "tokenizer.step_with", n, err) : NULL;
+    const kvg_meta *args = get_array(f, "tokenizer.step_args", KVG_META_STR, n, err);
+    const kvg_meta *with = args ? get_array(f, "tokenizer.step_with", KVG_META_STR, n, err) : NULL;
     if (!with)
         return -1;
     bpe_step *st = calloc(n ? n : 1, sizeof *st);
@@ -272,8 +263,8 @@ static int read_added(const kvg_file *f, bpe_config *c, kvg_error *err)
     if (contents->type != KVG_META_ARR || contents->elem_type != KVG_META_STR)
         return kvg_errorf(err, kvg_path(f), "tokenizer.added is not an array of strings");
     size_t n = (size_t)contents->count;
-    const kvg_meta *ids = get_u64_array(f, "tokenizer.added_ids", n, err);
-    const kvg_meta *flags = ids ? get_u64_array(f, "tokenizer.added_flags", n, err) : NULL;
+    const kvg_meta *ids = get_array(f, "tokenizer.added_ids", KVG_META_U64, n, err);
+    const kvg_meta *flags = ids ? get_array(f, "tokenizer.added_flags", KVG_META_U64, n, err) : NULL;
     if (!flags)
         return -1;
     bpe_added_token *a = calloc(n ? n : 1, sizeof *a);
@@ -334,6 +325,10 @@ int kvg_tokenizer_open(const kvg_file *f, kvg_tokenizer **out, kvg_error *err)
         return -1;
     if (off[0] != 0)
         return kvg_errorf(err, path, "tokenizer.token_offsets[0] is %u, not 0", off[0]);
+    for (uint32_t i = 0; i < n; i++) /* all of them first: off[n] bounds them only if they never decrease */
+        if (off[i + 1] < off[i] || flags[i] & ~(TOKEN_ABSENT | BPE_TOKEN_UNREACHABLE))
+            return kvg_errorf(err, path, "tokenizer token %u: offsets decrease or flags 0x%02x are unknown", i,
+                              flags[i]);
     c.tokens = calloc(n, sizeof *c.tokens);
     c.token_lens = calloc(n, sizeof *c.token_lens);
     c.token_flags = calloc(n, 1);
@@ -342,10 +337,6 @@ int kvg_tokenizer_open(const kvg_file *f, kvg_tokenizer **out, kvg_error *err)
         goto fail;
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (off[i + 1] < off[i] || flags[i] & ~(TOKEN_ABSENT | BPE_TOKEN_UNREACHABLE)) {
-            kvg_errorf(err, path, "tokenizer token %u: offsets decrease or flags 0x%02x are unknown", i, flags[i]);
-            goto fail;
-        }
         if (flags[i] & TOKEN_ABSENT)
             continue;
         size_t len = off[i + 1] - off[i];

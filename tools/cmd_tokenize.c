@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "kvg_reader.h"
+#include "kvg_writer.h"
 #include "strbuf.h"
 #include "tokenizer.h"
 
@@ -31,10 +32,12 @@ static const char *const tokenize_help =
     "  --json               JSON lines: {\"line\", \"ids\", \"tokens\"} (tokens: each id's\n"
     "                       text, invalid UTF-8 shown as U+FFFD)\n"
     "  --decode             the reverse: read lines of ids, print the decoded text\n"
+    "  --save OUT.kvg       store the tokenizer alone in a .kvg (general.kind\n"
+    "                       \"tokenizer\") and read no input\n"
     "  -h, --help           this help\n";
 
 typedef struct tok_options {
-    const char *model, *hf, *llama2c;
+    const char *model, *hf, *llama2c, *save;
     unsigned long vocab_size;
     int bos, whole, json, decode;
 } tok_options;
@@ -215,6 +218,8 @@ int cmd_tokenize(int argc, char **argv)
             o.vocab_size = strtoul(argv[++i], &end, 10);
             if (*end || errno || o.vocab_size == 0 || o.vocab_size > (1ul << 24))
                 return cli_usage_error("tokenize", "--vocab-size wants a number from 1 to 16777216");
+        } else if (strcmp(a, "--save") == 0 && i + 1 < argc) {
+            o.save = argv[++i];
         } else if (strcmp(a, "--bos") == 0) {
             o.bos = 1;
         } else if (strcmp(a, "--whole") == 0) {
@@ -239,6 +244,22 @@ int cmd_tokenize(int argc, char **argv)
     if (load(&o, &t, &err)) {
         cli_print_error(&err);
         return 1;
+    }
+    if (o.save) {
+        kvg_writer *w = NULL;
+        const char *source = o.model ? o.model : o.hf ? o.hf : o.llama2c;
+        int bad = kvg_writer_open(o.save, 0, &w, &err) ||
+                  kvg_writer_meta_str(w, "general.kind", "tokenizer", 9, &err) ||
+                  kvg_writer_meta_str(w, "general.source", source, strlen(source), &err) ||
+                  kvg_tokenizer_write(t, w, &err);
+        if (bad && w)
+            kvg_writer_abort(w);
+        else if (!bad)
+            bad = kvg_writer_finish(w, &err);
+        kvg_tokenizer_free(t);
+        if (bad)
+            cli_print_error(&err);
+        return bad ? 1 : 0;
     }
     unsigned long long line_no = 0;
     int rc = 0;

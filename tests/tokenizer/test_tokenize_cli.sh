@@ -69,6 +69,12 @@ want='{"line": 1, "ids": [403, 407], "tokens": [" Once", " upon"]}'
 got=$(printf 'a\nb' | "$kvgram" tokenize --hf "$src/tests/tokenizer/gpt2" --whole)
 [ "$got" = "64 198 65" ] && pass || fail "--whole: got '$got', want '64 198 65'"
 
+# --save: the tokenizer alone in a .kvg, then -m gives the same ids
+"$kvgram" tokenize --hf "$src/tests/tokenizer/spm-llama2.tokenizer.json" --save "$tmp/spm.kvg" &&
+    "$kvgram" tokenize -m "$tmp/spm.kvg" "$tmp/spm-llama2.txt" >"$tmp/spm.got" &&
+    cmp -s "$tmp/spm-llama2.want" "$tmp/spm.got" && pass || fail "--save then -m: ids differ from the golden"
+"$kvgram" verify "$tmp/spm.kvg" >/dev/null && pass || fail "--save wrote a file that does not verify"
+
 # bad input: one line on stderr naming the file, exit status 1 (2 for usage)
 expect_error() { # STATUS NEEDLE ARGS...
     local status=$1 needle=$2
@@ -93,4 +99,5 @@ printf '1 999\n' >"$tmp/ids.txt"
 expect_error 1 "token id 999 (at position 1) is not in the vocabulary" --llama2c "$tok512" --vocab-size 512 --decode "$tmp/ids.txt"
 "$kvgram" convert "$src/tests/fuzz/tiny.arpa" -o "$tmp/ngram.kvg" 2>/dev/null
 expect_error 1 "$tmp/ngram.kvg: has no tokenizer" -m "$tmp/ngram.kvg"
+expect_error 1 "$tmp/no/such/dir" --llama2c "$tok512" --vocab-size 512 --save "$tmp/no/such/dir/t.kvg"
 finish
