@@ -39,9 +39,9 @@ static void test_matmul(void)
     float *X = malloc(T * IN * 4), *W = malloc(OUT * IN * 4), *Y = malloc(T * OUT * 4);
     srand(7);
     for (int i = 0; i < T * IN; i++)
-        X[i] = (float)rand() / RAND_MAX - 0.5f;
+        X[i] = (float)(rand() / (double)RAND_MAX) - 0.5f;
     for (int i = 0; i < OUT * IN; i++)
-        W[i] = (float)rand() / RAND_MAX - 0.5f;
+        W[i] = (float)(rand() / (double)RAND_MAX) - 0.5f;
     CHECK_INT(0, kvg_matmul(Y, X, W, KVG_DTYPE_F32, NULL, T, IN, OUT));
     double worst = 0;
     for (int t = 0; t < T; t++)
