@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # The main job on the bundled models, from a fresh Debian 12 machine (as root):
-# installs what is missing, builds kvgram, converts the bundled ARPA model to
-# .kvg (exact and 8-bit), shows and verifies it, and scores held-out text.
+# installs what is missing, builds kvgram, then
+#   1. n-gram: converts the bundled ARPA model to .kvg (exact and 8-bit), shows,
+#      verifies and scores with it;
+#   2. transformers: converts the three trained KJV fixtures (GPT-2, Llama with
+#      GQA, GPT-NeoX; Hugging Face layout) and scores held-out KJV verses;
+#   3. estimation: builds a token-level 5-gram model over the fixture corpus
+#      with the kjv-llama tokenizer (n-grams over the transformer's token ids);
+#   4. llama2.c: converts Karpathy's stories260K and generates from it.
+# Steps 2-4 read the shared corpus and checkpoints in ../shared when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/install-deps
@@ -9,17 +16,54 @@ cmake -S . -B build-main -DCMAKE_BUILD_TYPE=Release -DKVG_TESTS=OFF -DKVG_BENCH=
 cmake --build build-main -j "$(nproc)" --target kvgram
 kvgram=build-main/kvgram
 out=build-main/models
+shared=../shared
 mkdir -p "$out"
 
-echo "== convert models/tinystories.o3.arpa -> $out/tinystories.o3.kvg"
+echo "== 1. n-gram: convert models/tinystories.o3.arpa -> $out/tinystories.o3.kvg (exact and 8-bit)"
 $kvgram convert models/tinystories.o3.arpa -o "$out/tinystories.o3.kvg"
 $kvgram convert models/tinystories.o3.arpa -o "$out/tinystories.o3.q8.kvg" --quantize 8
-echo "== kvgram info"
 $kvgram info "$out/tinystories.o3.kvg"
-echo "== kvgram verify"
 $kvgram verify "$out/tinystories.o3.kvg" "$out/tinystories.o3.q8.kvg"
-echo "== kvgram score (the last 5 lines of the corpus, per token)"
+echo "-- score the last 5 lines of the corpus, per token"
 tail -n 5 models/tinystories.txt | $kvgram score -m "$out/tinystories.o3.kvg" --per-token
-echo "== kvgram score (the whole corpus, exact vs 8-bit)"
+echo "-- score the whole corpus, exact vs 8-bit"
 $kvgram score -m "$out/tinystories.o3.kvg" models/tinystories.txt | tail -n 1
 $kvgram score -m "$out/tinystories.o3.q8.kvg" models/tinystories.txt | tail -n 1
+
+heldout="$shared/data/kjv/kjv.test.head200.txt"
+if [[ -f "$heldout" ]]; then
+  test_text="$heldout"
+else
+  echo "(no $heldout: scoring three verses instead)"
+  test_text="$out/verses.txt"
+  printf '%s\n' "in the beginning god created the heaven and the earth ." \
+    "and god said , let there be light : and there was light ." \
+    "the lord is my shepherd ; i shall not want ." > "$test_text"
+fi
+echo "== 2. transformers: convert the KJV fixtures and score $test_text"
+for m in gpt2 llama neox; do
+  $kvgram convert "models/kjv-$m" -o "$out/kjv-$m.kvg"
+  $kvgram verify "$out/kjv-$m.kvg"
+  echo "-- kjv-$m (uniform model: perplexity 2048)"
+  $kvgram score -m "$out/kjv-$m.kvg" "$test_text" | tail -n 1
+done
+echo "-- kjv-llama, per token, first verse"
+head -n 1 "$test_text" | $kvgram score -m "$out/kjv-llama.kvg" --per-token
+
+train="$shared/data/kjv/kjv.train.txt"
+if [[ -f "$train" ]]; then
+  echo "== 3. estimation: token-level 5-gram over $train with the kjv-llama tokenizer"
+  $kvgram ngram build --order 5 --tokenizer models/kjv-llama "$train" -o "$out/kjv-llama.tok5.kvg"
+  $kvgram info "$out/kjv-llama.tok5.kvg" | grep -E "ngram\.(order|counts|token_id_offset)|tokenizer\.n_tokens"
+else
+  echo "== 3. estimation: token-level 3-gram over models/tinystories.txt with the tinystories-bpe tokenizer"
+  $kvgram ngram build --order 3 --discount_fallback --tokenizer models/tinystories-bpe \
+    models/tinystories.txt -o "$out/tinystories.tok3.kvg"
+  $kvgram info "$out/tinystories.tok3.kvg" | grep -E "ngram\.(order|counts|token_id_offset)|tokenizer\.n_tokens"
+fi
+
+if [[ -f "$shared/models/stories260K.bin" ]]; then
+  echo "== 4. llama2.c: convert stories260K and continue \"Once upon a time\" (greedy)"
+  $kvgram convert "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" -o "$out/stories260K.kvg"
+  $kvgram generate -m "$out/stories260K.kvg" -n 40 "Once upon a time"
+fi
