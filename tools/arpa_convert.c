@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "arpa_reader.h"
+#include "cli.h"
 #include "ngram_build.h"
 
 /* The words of the unigram section, with a hash table from string to id.
@@ -161,12 +162,8 @@ typedef struct progress_state {
 
 static void progress_bytes(progress_state *p, const arpa_reader *r, int force)
 {
-    if (!p->on)
+    if (!p->on || !cli_progress_due(&p->last, force))
         return;
-    time_t now = time(NULL);
-    if (!force && now == p->last)
-        return;
-    p->last = now;
     uint64_t done = arpa_bytes_read(r), total = arpa_file_size(r);
     if (total)
         fprintf(stderr, "\rkvgram convert: %s: reading %5.1f%% (%llu MiB)   ", p->path, 100.0 * (double)done / (double)total,

@@ -1,6 +1,7 @@
 /* cli.c — helpers shared by the subcommands. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -36,4 +37,28 @@ const char *cli_human_bytes(unsigned long long n, char *buf)
     else
         snprintf(buf, 32, "%.2f %s", v, units[u]);
     return buf;
+}
+
+int cli_progress_due(time_t *last, int force)
+{
+    time_t now = time(NULL);
+    if (!force && now == *last)
+        return 0;
+    *last = now;
+    return 1;
+}
+
+int cli_inputs_readable(const char *const *files, int n_files)
+{
+    for (int i = 0; i < n_files; i++) {
+        if (strcmp(files[i], "-") == 0)
+            continue;
+        FILE *probe = fopen(files[i], "r");
+        if (!probe) {
+            fprintf(stderr, "kvgram: %s: cannot open: %s\n", files[i], strerror(errno));
+            return -1;
+        }
+        fclose(probe);
+    }
+    return 0;
 }

@@ -4,6 +4,7 @@
 #define KVG_CLI_H
 
 #include <stdio.h>
+#include <time.h>
 
 #include "kvg_error.h"
 
@@ -18,5 +19,15 @@ int cli_is_help(const char *arg);
 
 /* Formats a byte count for people: "1.50 MiB". buf needs 32 bytes. */
 const char *cli_human_bytes(unsigned long long n, char *buf);
+
+/* 1 when a progress line is due: at most one per second (*last holds the
+ * time of the previous line and is updated), or always when force is set. */
+int cli_progress_due(time_t *last, int force);
+
+/* Opens and closes every input FILE ("-", stdin, is skipped) so that an
+ * unreadable one is reported before any output is written. Prints
+ * "kvgram: FILE: cannot open: REASON" for the first that fails and returns
+ * -1; returns 0 when all can be read. */
+int cli_inputs_readable(const char *const *files, int n_files);
 
 #endif

@@ -89,12 +89,8 @@ static void progress_phase(void *user, const char *phase)
 
 static void progress_read(progress *p, const corpus_reader *r, const kvg_ngram_counter *c, int force)
 {
-    if (!p->on)
+    if (!p->on || !cli_progress_due(&p->last, force))
         return;
-    time_t now = time(NULL);
-    if (!force && now == p->last)
-        return;
-    p->last = now;
     uint64_t tokens, sentences, runs;
     kvg_ngram_counter_stats(c, &tokens, &sentences, &runs);
     fprintf(stderr, "\rkvgram ngram: %s: %llu MiB read, %llu sentences, %llu words, %llu runs spilled   ",

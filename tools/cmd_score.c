@@ -481,17 +481,8 @@ int cmd_score(int argc, char **argv)
         fprintf(stderr, "kvgram: out of memory\n");
         goto done;
     }
-    /* Unreadable inputs are reported before any output is written. */
-    for (int i = 0; i < n_files; i++) {
-        if (!strcmp(files[i], "-"))
-            continue;
-        FILE *probe = fopen(files[i], "r");
-        if (!probe) {
-            fprintf(stderr, "kvgram: %s: cannot open: %s\n", files[i], strerror(errno));
-            goto done;
-        }
-        fclose(probe);
-    }
+    if (cli_inputs_readable(files, n_files))
+        goto done;
     if (o.format == FMT_TSV)
         fputs(o.per_token ? "#line\ttotal_log10\ttotal_ln\toov\tn\tword=id matched log10p ...\n"
                           : "#line\ttotal_log10\ttotal_ln\toov\tn\n",

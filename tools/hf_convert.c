@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "hf_config.h"
 #include "hf_tensor_map.h"
 #include "kvg_dtype.h"
@@ -161,12 +162,8 @@ static int load_tokenizer(const char *dir, const hf_config *c, kvg_tokenizer **t
 static void progress(const hf_convert_options *opt, const char *dir, size_t i, size_t n, uint64_t bytes,
                      time_t *last)
 {
-    if (!opt->progress)
+    if (!opt->progress || !cli_progress_due(last, i == n))
         return;
-    time_t now = time(NULL);
-    if (i < n && now == *last)
-        return;
-    *last = now;
     fprintf(stderr, "\rkvgram convert: %s: tensor %zu/%zu, %llu MiB written   %s", dir, i, n,
             (unsigned long long)(bytes >> 20), i == n ? "\n" : "");
 }

@@ -322,16 +322,8 @@ int score_transformer(const tf_score_options *o, const kvg_file *f, const char *
         kvg_errorf(&err, NULL, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < n_files; i++) {
-        if (strcmp(files[i], "-") == 0)
-            continue;
-        FILE *probe = fopen(files[i], "r");
-        if (!probe) {
-            fprintf(stderr, "kvgram: %s: cannot open: %s\n", files[i], strerror(errno));
-            goto done;
-        }
-        fclose(probe);
-    }
+    if (cli_inputs_readable(files, n_files))
+        goto done;
     if (!o->json) {
         if (c.bos != KVG_TOKEN_NONE) {
             size_t len;
