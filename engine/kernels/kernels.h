@@ -21,13 +21,16 @@
 #include "kvg_dtype.h"
 
 /* y[n_tok, n_out] = x[n_tok, n_in] · W^T + b.
- * W is [n_out, n_in] row-major in wtype (f32, f16 or bf16), like torch
- * nn.Linear's weight; b is [n_out] f32 or NULL. y must not alias x.
- * Returns 0, or -1 for an unsupported wtype (nothing written). */
+ * W is [n_out, n_in] row-major in wtype (f32, f16, bf16, or q8_0 / q4_0
+ * blocks of 32 along each row), like torch nn.Linear's weight; b is [n_out]
+ * f32 or NULL. y must not alias x.
+ * Returns 0, or -1 for an unsupported wtype or a quantized wtype with
+ * n_in % 32 != 0 (nothing written). */
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                size_t n_in, size_t n_out);
 
-/* Row i of a [rows, n] matrix in wtype, converted to f32 into out[n]. */
+/* Row i of a [rows, n] matrix in wtype, converted to f32 into out[n]
+ * (quantized types: n % 32 == 0). */
 void kvg_row_to_f32(const void *w, kvg_dtype wtype, size_t n, size_t i, float *out);
 
 /* out[n_tok, d] = x / sqrt(mean(x^2) + eps) * w        (RMSNorm, per row). out may be x. */

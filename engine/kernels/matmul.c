@@ -1,4 +1,5 @@
-/* matmul.c — y = x W^T + b for f32 / f16 / bf16 weights, the scalar reference.
+/* matmul.c — y = x W^T + b for f32 / f16 / bf16 / q8_0 / q4_0 weights, the
+ * scalar reference.
  *
  * The batch is the point: W's rows are converted to f32 a block at a time
  * (ROWS rows, into a per-thread buffer) and each converted row is used for
@@ -31,6 +32,13 @@ void kvg_row_to_f32(const void *w, kvg_dtype wtype, size_t n, size_t i, float *o
             out[j] = kvg_bf16_to_f32(r[j]);
         break;
     }
+    case KVG_DTYPE_Q8_0:
+    case KVG_DTYPE_Q4_0: {
+        /* A row is n / 32 whole blocks (kvg_matmul checks n % 32 == 0). */
+        const kvg_dtype_traits *t = kvg_dtype_get(wtype);
+        t->to_f32((const unsigned char *)w + i * (n / t->block_elems) * t->block_bytes, out, n);
+        break;
+    }
     default:
         memset(out, 0, n * sizeof *out);
         break;
@@ -57,8 +65,11 @@ static float dot(const float *a, const float *b, size_t n)
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                size_t n_in, size_t n_out)
 {
-    if (wtype != KVG_DTYPE_F32 && wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16)
+    if (wtype != KVG_DTYPE_F32 && wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16 &&
+        wtype != KVG_DTYPE_Q8_0 && wtype != KVG_DTYPE_Q4_0)
         return -1;
+    if ((wtype == KVG_DTYPE_Q8_0 || wtype == KVG_DTYPE_Q4_0) && n_in % 32 != 0)
+        return -1; /* quantized rows are whole 32-element blocks */
     int failed = 0;
     long n_blocks = (long)((n_out + ROWS - 1) / ROWS);
 #pragma omp parallel reduction(| : failed) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)

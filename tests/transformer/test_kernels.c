@@ -31,7 +31,7 @@ static void test_matmul(void)
         CHECK_NEAR(y[i], yh[i], 0);
         CHECK_NEAR(y[i], yb[i], 0);
     }
-    CHECK_INT(-1, kvg_matmul(y, x, w, KVG_DTYPE_Q8_0, NULL, 2, 3, 2));
+    CHECK_INT(-1, kvg_matmul(y, x, w, KVG_DTYPE_Q8_0, NULL, 2, 3, 2)); /* n_in not whole blocks */
 
     /* A ragged shape (n_in 37, n_out 19 — not multiples of the lanes or row
      * blocks) against a double-precision dot product. */
@@ -55,6 +55,40 @@ static void test_matmul(void)
     free(X);
     free(W);
     free(Y);
+}
+
+/* Quantized weights laid out by hand from the block definitions
+ * (format/SPEC.md §4): scale 0.5 (binary16 0x3800), so every weight is
+ * exact and y must equal the double-precision sum. */
+static void test_matmul_quantized(void)
+{
+    enum { T = 3, IN = 64, OUT = 5 };
+    float X[T * IN], Y8[T * OUT], Y4[T * OUT];
+    kvg_block_q8_0 w8[OUT * IN / 32];
+    kvg_block_q4_0 w4[OUT * IN / 32];
+    for (int i = 0; i < T * IN; i++)
+        X[i] = (float)((i * 7) % 13) - 6.0f;
+    for (int b = 0; b < OUT * IN / 32; b++) {
+        w8[b].d = w4[b].d = 0x3800;
+        for (int j = 0; j < 32; j++)
+            w8[b].qs[j] = (int8_t)((b * 31 + j * 17) % 255 - 127);
+        for (int j = 0; j < 16; j++)
+            w4[b].qs[j] = (uint8_t)(((b + j) % 16) | ((b * 3 + j * 5) % 16) << 4);
+    }
+    CHECK_INT(0, kvg_matmul(Y8, X, w8, KVG_DTYPE_Q8_0, NULL, T, IN, OUT));
+    CHECK_INT(0, kvg_matmul(Y4, X, w4, KVG_DTYPE_Q4_0, NULL, T, IN, OUT));
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < OUT; o++) {
+            double r8 = 0, r4 = 0;
+            for (int i = 0; i < IN; i++) {
+                int b = (o * IN + i) / 32, j = i % 32;
+                r8 += X[t * IN + i] * 0.5 * w8[b].qs[j];
+                int nib = j < 16 ? w4[b].qs[j] & 15 : w4[b].qs[j - 16] >> 4;
+                r4 += X[t * IN + i] * 0.5 * (nib - 8);
+            }
+            CHECK_NEAR(r8, Y8[t * OUT + o], 0);
+            CHECK_NEAR(r4, Y4[t * OUT + o], 0);
+        }
 }
 
 static void test_norms(void)
@@ -192,6 +226,7 @@ static void test_log_softmax(void)
 int main(void)
 {
     test_matmul();
+    test_matmul_quantized();
     test_norms();
     test_rope();
     test_activations();
