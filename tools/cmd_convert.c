@@ -47,7 +47,8 @@ int cmd_convert(int argc, char **argv)
     const char *in = NULL, *out = NULL;
     arpa_convert_options arpa = {0, isatty(2)};
     tf_types types = TF_TYPES_DEFAULT;
-    int progress = isatty(2), notes = 1, typed = 0;
+    int progress = isatty(2), notes = 1;
+    const char *typed = NULL; /* the first of --type, --output-type, --embd-type given */
     const char *tokenizer = NULL;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
@@ -68,7 +69,8 @@ int cmd_convert(int argc, char **argv)
         } else if (tf_types_is_option(argv[i])) {
             if (++i == argc || tf_types_set(&types, argv[i - 1], argv[i]))
                 return cli_usage_error("convert", "%s takes f32, f16, bf16, q8_0 or q4_0", argv[i - 1]);
-            typed = 1;
+            if (!typed)
+                typed = argv[i - 1];
         } else if (strcmp(argv[i], "--quiet") == 0) {
             progress = 0;
             notes = 0;
@@ -101,8 +103,7 @@ int cmd_convert(int argc, char **argv)
     }
     int is_llama2c = l2c.tokenizer || llama2c_is_checkpoint(in);
     if (!is_llama2c && typed)
-        return cli_usage_error("convert", "--type, --output-type and --embd-type are for transformer "
-                                          "checkpoints, not n-gram models");
+        return cli_usage_error("convert", "%s is for transformer checkpoints, not n-gram models", typed);
     if (is_llama2c ? llama2c_convert(in, out, &l2c, &err) : arpa_convert(in, out, &arpa, &err)) {
         cli_print_error(&err);
         return 1;
