@@ -179,6 +179,7 @@ static int tokenize_inputs(const lens_cli *o, inputs *in, const kvg_transformer 
                            kvg_error *err)
 {
     const char *where = o->file ? (strcmp(o->file, "-") ? o->file : "<stdin>") : "TEXT";
+    char at[48] = "";
     uint32_t bos = kvg_tokenizer_bos(tok);
     size_t add = o->bos && bos < m->c.vocab_size;
     for (size_t i = 0; i < in->n; i++) {
@@ -187,14 +188,16 @@ static int tokenize_inputs(const lens_cli *o, inputs *in, const kvg_transformer 
         size_t k = 0;
         if (kvg_tokenizer_encode(tok, t->text, t->len, &ids, &k, err))
             return -1;
+        if (o->file)
+            snprintf(at, sizeof at, "line %llu: ", (unsigned long long)t->line);
         if (k == 0) {
             free(ids);
-            return kvg_errorf(err, where, "line %llu: empty text (no tokens to look at)", (unsigned long long)t->line);
+            return kvg_errorf(err, where, "%sempty text (no tokens to look at)", at);
         }
         if (k + add > m->c.context_length) {
             free(ids);
-            return kvg_errorf(err, where, "line %llu: %zu tokens%s, but the model's context is %u",
-                              (unsigned long long)t->line, k + add, add ? " with BOS" : "", m->c.context_length);
+            return kvg_errorf(err, where, "%s%zu tokens%s, but the model's context is %u", at, k + add,
+                              add ? " with BOS" : "", m->c.context_length);
         }
         t->ids = malloc((k + add) * sizeof *t->ids);
         if (!t->ids) {
