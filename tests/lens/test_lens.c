@@ -48,6 +48,18 @@ static void log_softmax(double *x, size_t V)
         x[v] -= mx + log(s);
 }
 
+/* The final norm's statistics of x[d]: *mean (0 for RMSNorm) and 1 / sqrt(var + eps) (RMSNorm: mean square). */
+static double norm_scale(const double *x, size_t d, int rms, double eps, double *mean)
+{
+    double mu = 0, ss = 0;
+    for (size_t j = 0; !rms && j < d; j++)
+        mu += x[j] / (double)d;
+    for (size_t j = 0; j < d; j++)
+        ss += (x[j] - mu) * (x[j] - mu);
+    *mean = mu;
+    return 1 / sqrt(ss / (double)d + eps);
+}
+
 /* logits[V] = W_U · y[d] (y already normed). */
 static void unembed(const kvg_transformer *m, const double *y, double *logits, float *row)
 {
@@ -128,12 +140,7 @@ static void test_model(const char *path)
             const lens_entry *top = r.top + cell * V;
             /* (a) logit lens: norm in double, unembedding, softmax */
             const double *x = cap.res + cell * d;
-            double mean = 0, ss = 0;
-            for (size_t j = 0; !rms && j < d; j++)
-                mean += x[j] / (double)d;
-            for (size_t j = 0; j < d; j++)
-                ss += (x[j] - mean) * (x[j] - mean);
-            double scale = 1 / sqrt(ss / (double)d + c->norm_eps);
+            double mean, scale = norm_scale(x, d, rms, c->norm_eps, &mean);
             for (size_t j = 0; j < d; j++)
                 y[j] = (x[j] - mean) * scale * m->out_norm[j] + (m->out_norm_b ? m->out_norm_b[j] : 0);
             unembed(m, y, lp, row);
@@ -179,12 +186,7 @@ static void test_model(const char *path)
             CHECK_NEAR(best, r.nearest[cell * V].value, 1e-5);
             /* (b) each head: W_o's columns of the head, final norm at the final residual's scale, unembedding */
             const double *xf = cap.res + ((L - 1) * n + i) * d;
-            double fmean = 0, fss = 0;
-            for (size_t j = 0; !rms && j < d; j++)
-                fmean += xf[j] / (double)d;
-            for (size_t j = 0; j < d; j++)
-                fss += (xf[j] - fmean) * (xf[j] - fmean);
-            double fscale = 1 / sqrt(fss / (double)d + c->norm_eps);
+            double fmean, fscale = norm_scale(xf, d, rms, c->norm_eps, &fmean);
             for (size_t h = 0; h < H; h++) {
                 const double *a = cap.att + cell * hw + h * hd;
                 double tmean = 0;
