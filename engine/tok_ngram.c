@@ -69,8 +69,9 @@ double kvg_tok_ngram_distribution(const kvg_tok_ngram *t, const kvg_ngram_state 
     kvg_ngram_distribution(t->m, st, scratch);
     const float *lg = scratch + t->offset;
     double sum = 0;
+    const float ln10 = 2.30258509f;
     for (uint32_t i = 0; i < t->n_tokens; i++) {
-        p[i] = pow(10.0, (double)lg[i]);
+        p[i] = expf(ln10 * lg[i]); /* float exp: 1e-7 relative, several times faster than pow */
         sum += p[i];
     }
     if (sum > 0)

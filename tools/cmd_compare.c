@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -61,6 +63,9 @@ static const char *const compare_help =
     "  --no-bos              do not prepend the model's BOS\n"
     "  --window N, --stride N, --batch N   as for `kvgram score`\n"
     "  -t, --threads N       threads (default: all cores)\n"
+    "  --timing              print to stderr the CPU seconds spent in the n-gram\n"
+    "                        distributions and the rules (to measure the cost of\n"
+    "                        the rest against `kvgram score`)\n"
     "  -h, --help            this help\n";
 
 typedef struct text {
@@ -75,12 +80,23 @@ typedef struct text {
 typedef struct scratch {
     float *ngram_log10; /* [n-gram vocabulary] */
     double *p_t, *p_n;  /* [n_tok] */
+    double ngram_seconds, rules_seconds; /* --timing: thread CPU time in the n-gram distribution, the rules */
+    char pad[64];       /* keeps neighbours' counters off this cache line */
 } scratch;
+
+static const double LN10 = 2.302585092994045684;
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 typedef struct cmp_ctx {
     const kvg_tokenizer *tok;
     kvg_tok_ngram ngram, rules;
-    int have_rules;
+    int have_rules, timing;
     uint32_t bos;      /* KVG_TOKEN_NONE when not prepended */
     text *texts;
     scratch *scr;      /* [threads] */
@@ -103,24 +119,33 @@ static void compare_row(void *user, size_t seq, size_t j, const float *lp)
 
     p->target = y;
     p->lp_t = lp[y];
-    p->top_t = cmp_probs_from_logprobs(lp, n, s->p_t);
+    double ln_zt;
+    p->top_t = cmp_probs_from_logprobs(lp, n, s->p_t, &ln_zt);
 
+    double t0 = c->timing ? thread_cpu_seconds() : 0;
     kvg_ngram_state st;
     kvg_tok_ngram_state(&c->ngram, hist, n_hist, &st);
     p->ctx_len = st.len;
     kvg_ngram_state next;
     kvg_ngram_score(c->ngram.m, &st, y + c->ngram.offset, &next, &p->matched);
-    kvg_tok_ngram_distribution(&c->ngram, &st, s->ngram_log10, s->p_n);
-    p->lp_n = log(s->p_n[y]);
+    /* ln p_N[i] = ln 10 * log10 P(i + offset) - ln(token mass) */
+    double ln_zn = log(kvg_tok_ngram_distribution(&c->ngram, &st, s->ngram_log10, s->p_n));
+    const float *l10 = s->ngram_log10 + c->ngram.offset;
+    p->lp_n = LN10 * l10[y] - ln_zn;
     p->top_n = cmp_argmax(s->p_n, n);
-    cmp_divergences(s->p_t, s->p_n, n, &p->kl, &p->tv);
+    if (c->timing)
+        s->ngram_seconds += thread_cpu_seconds() - t0;
+    cmp_divergences(s->p_t, lp, ln_zt, s->p_n, l10, LN10, ln_zn, n, &p->kl, &p->tv);
 
     p->rule = (cmp_rule){0, 0, NAN};
     p->any_rule_agree = 0;
     if (c->have_rules) {
+        t0 = c->timing ? thread_cpu_seconds() : 0;
         kvg_ngram_state rs;
         kvg_tok_ngram_state(&c->rules, hist, n_hist, &rs);
         cmp_best_rule(&c->rules, &rs, s->p_t, p->top_t, &p->rule, &p->any_rule_agree);
+        if (c->timing)
+            s->rules_seconds += thread_cpu_seconds() - t0;
     }
 }
 
@@ -284,9 +309,25 @@ static int check_mle(const kvg_file *f, kvg_error *err)
                       "--rules needs a maximum-likelihood model (`kvgram ngram build --smoothing mle --tokenizer ...`)");
 }
 
+/* --timing: CPU seconds of the whole process and of the n-gram parts (summed over threads). */
+static void print_timing(const cmp_ctx *c, int n_threads)
+{
+    double ngram = 0, rules = 0;
+    for (int i = 0; i < n_threads; i++)
+        ngram += c->scr[i].ngram_seconds, rules += c->scr[i].rules_seconds;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double total = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+                   1e-6 * (double)ru.ru_stime.tv_usec;
+    fprintf(stderr,
+            "kvgram compare: CPU seconds: process %.3f, n-gram distributions %.3f, suffix rules %.3f, "
+            "the rest %.3f\n",
+            total, ngram, rules, total - ngram - rules);
+}
+
 typedef struct options {
     const char *model, *ngram, *rules, *json, *html;
-    int bos, threads;
+    int bos, threads, timing;
     uint32_t window, stride, batch;
 } options;
 
@@ -303,7 +344,7 @@ static int parse_u32(const char *s, uint32_t *out)
 
 static int parse_args(int argc, char **argv, options *o, const char ***files, int *n_files)
 {
-    *o = (options){NULL, NULL, NULL, NULL, NULL, 1, 0, 0, 0, 0};
+    *o = (options){NULL, NULL, NULL, NULL, NULL, 1, 0, 0, 0, 0, 0};
     *files = calloc((size_t)argc, sizeof **files);
     *n_files = 0;
     if (!*files)
@@ -333,6 +374,9 @@ static int parse_args(int argc, char **argv, options *o, const char ***files, in
             if (++i == argc || parse_u32(argv[i], &t) || t < 1 || t > 4096)
                 return cli_usage_error("compare", "%s takes a thread count (1 to 4096)", a);
             o->threads = (int)t;
+            continue;
+        } else if (!strcmp(a, "--timing")) {
+            o->timing = 1;
             continue;
         } else if (!strcmp(a, "--no-bos")) {
             o->bos = 0;
@@ -398,6 +442,7 @@ int cmd_compare(int argc, char **argv)
         goto fail;
     r.c.tok = tok;
     r.c.have_rules = rules != NULL;
+    r.c.timing = o.timing;
     if (o.bos && kvg_tokenizer_bos(tok) < m->c.vocab_size)
         r.c.bos = kvg_tokenizer_bos(tok);
     r.sum.order = kvg_ngram_order(ng);
@@ -464,6 +509,8 @@ int cmd_compare(int argc, char **argv)
     }
     if (r.table)
         cmp_summary_table(&r.sum, stdout);
+    if (o.timing)
+        print_timing(&r.c, n_threads);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "kvgram: <stdout>: write error: %s\n", strerror(errno));
         goto done;

@@ -12,17 +12,21 @@
 #include "tok_ngram.h"
 
 /* The transformer's distribution from its log-softmax row lp[0..n):
- * p[i] = exp(lp[i]) / sum (renormalized over the shared ids; the identity
- * when the model's vocabulary is exactly the tokenizer's). Returns the
- * argmax (lowest id among ties). */
-uint32_t cmp_probs_from_logprobs(const float *lp, uint32_t n, double *p);
+ * p[i] = exp(lp[i]) / Z (renormalized over the shared ids; Z = 1 when the
+ * model's vocabulary is exactly the tokenizer's), so ln p[i] = lp[i] - ln Z;
+ * writes ln Z to *ln_z. Returns the argmax (lowest id among ties). */
+uint32_t cmp_probs_from_logprobs(const float *lp, uint32_t n, double *p, double *ln_z);
 
 /* argmax of p[0..n) (lowest id among ties). */
 uint32_t cmp_argmax(const double *p, uint32_t n);
 
-/* KL(p || q) = sum p ln(p / q) (terms with p = 0 are 0; +inf when q = 0
- * where p > 0) and total variation 0.5 sum |p - q|. */
-void cmp_divergences(const double *p, const double *q, uint32_t n, double *kl, double *tv);
+/* KL(p || q) = sum p ln(p / q) and total variation 0.5 sum |p - q| of two
+ * distributions given both as probabilities p, q and as logs, which saves
+ * a log per id: ln p[i] = lp[i] - lp_shift, ln q[i] = lq_scale lq[i] -
+ * lq_shift (lq_scale = ln 10 for log10 values). Terms with p = 0 are 0; KL is
+ * +inf when q = 0 where p > 0. */
+void cmp_divergences(const double *p, const float *lp, double lp_shift, const double *q, const float *lq,
+                     double lq_scale, double lq_shift, uint32_t n, double *kl, double *tv);
 
 /* A suffix rule (Nguyen 2024): the distribution of the next token after a
  * context of k tokens, as counted — read from a maximum-likelihood model,

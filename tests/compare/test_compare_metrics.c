@@ -9,13 +9,18 @@
 
 static void test_divergences(void)
 {
-    /* p = (1/2, 1/2, 0), q = (1/4, 1/4, 1/2): KL = 2 * 1/2 ln 2 = ln 2; TV = (1/4 + 1/4 + 1/2) / 2 = 1/2. */
+    /* p = (1/2, 1/2, 0), q = (1/4, 1/4, 1/2): KL = 2 * 1/2 ln 2 = ln 2; TV = (1/4 + 1/4 + 1/2) / 2 = 1/2.
+     * The logs come shifted and scaled as compare has them: ln p = lp - ln 2 with lp = ln(2p), and
+     * ln q = ln 10 * lq - ln 10 with lq = log10(10 q). */
+    const double LN10 = log(10.0);
     double p[3] = {.5, .5, 0}, q[3] = {.25, .25, .5}, kl, tv;
-    cmp_divergences(p, q, 3, &kl, &tv);
-    CHECK_NEAR(log(2.0), kl, 1e-15);
+    float lp[3] = {0, 0, -INFINITY}, lq[3] = {(float)log10(2.5), (float)log10(2.5), (float)log10(5.0)};
+    cmp_divergences(p, lp, log(2.0), q, lq, LN10, LN10, 3, &kl, &tv);
+    CHECK_NEAR(log(2.0), kl, 1e-7);
     CHECK_NEAR(0.5, tv, 1e-15);
     /* q = 0 where p > 0: KL is infinite; the other way round it is finite. */
-    cmp_divergences(q, p, 3, &kl, &tv);
+    float lq_ln[3] = {(float)log(.25), (float)log(.25), (float)log(.5)};
+    cmp_divergences(q, lq_ln, 0, p, lp, 1, log(2.0), 3, &kl, &tv);
     CHECK(isinf(kl) && kl > 0);
     CHECK_NEAR(0.5, tv, 1e-15);
 }
@@ -24,8 +29,9 @@ static void test_probs_and_argmax(void)
 {
     /* ln-probs of (0.2, 0.4, 0.4) over 3 of 4 ids: renormalized over the 3, argmax the lower of the tie. */
     float lp[4] = {(float)log(0.1), (float)log(0.2), (float)log(0.2), (float)log(0.5)};
-    double p[3];
-    CHECK_INT(1, cmp_probs_from_logprobs(lp, 3, p));
+    double p[3], ln_z;
+    CHECK_INT(1, cmp_probs_from_logprobs(lp, 3, p, &ln_z));
+    CHECK_NEAR(log(0.5), ln_z, 1e-7);
     CHECK_NEAR(0.2, p[0], 1e-7);
     CHECK_NEAR(0.4, p[1], 1e-7);
     CHECK_NEAR(0.4, p[2], 1e-7);
