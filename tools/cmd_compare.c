@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -153,7 +154,7 @@ typedef struct run {
     cmp_ctx c;
     kvg_tf_scorer *scorer;
     cmp_summary sum;
-    text_output json, html;
+    text_output json;
     int json_on, html_on, table;
     strbuf out;
     cmp_html_text *kept; /* texts kept for the HTML page */
@@ -467,10 +468,11 @@ int cmd_compare(int argc, char **argv)
             goto fail;
         r.json_on = 1;
     }
-    if (o.html) {
-        if (text_output_open(&r.html, o.html, &err))
-            goto fail;
-        r.html_on = 1;
+    r.html_on = o.html != NULL;
+    struct stat html_st;
+    if (o.html && stat(o.html, &html_st) == 0 && S_ISDIR(html_st.st_mode)) {
+        kvg_errorf(&err, o.html, "is a directory; give a file name for the HTML report");
+        goto fail;
     }
     if (n_files == 0 && compare_stream(&r, stdin, "<stdin>"))
         goto done;
@@ -501,12 +503,8 @@ int cmd_compare(int argc, char **argv)
             goto fail;
         r.json_on = 0;
     }
-    if (r.html_on) {
-        cmp_html_write(r.html.f, &r.sum, tok, r.kept, r.n_kept, r.omitted, o.model, o.ngram, o.rules);
-        if (text_output_commit(&r.html, &err))
-            goto fail;
-        r.html_on = 0;
-    }
+    if (o.html && cmp_html_write(o.html, &r.sum, tok, r.kept, r.n_kept, r.omitted, o.model, o.ngram, o.rules, &err))
+        goto fail;
     if (r.table)
         cmp_summary_table(&r.sum, stdout);
     if (o.timing)
@@ -524,8 +522,6 @@ fail:
 done:
     if (r.json_on)
         text_output_abort(&r.json);
-    if (r.html_on)
-        text_output_abort(&r.html);
     for (size_t i = 0; r.c.texts && i < CHUNK_LINES; i++) {
         free(r.c.texts[i].s);
         free(r.c.texts[i].ids);

@@ -54,16 +54,17 @@ void cmp_summary_json(const cmp_summary *s, strbuf *b);
 void cmp_position_json(strbuf *b, const kvg_tokenizer *tok, uint64_t line, uint64_t j, const cmp_position *p,
                        int have_rules);
 
-/* The HTML report: texts (ids with the BOS, if any, first) and their
- * records, the summary. Self-contained: inline CSS and script, no network. */
+/* Writes the HTML report to path whole (temporary, then rename): texts
+ * (ids with the BOS, if any, first) and their records, the summary.
+ * Self-contained: inline CSS, no script, no network. */
 typedef struct cmp_html_text {
     uint64_t line;
     uint32_t *ids;      /* [n_ids] */
     size_t n_ids;
     cmp_position *pos;  /* [n_ids - 1]: pos[j] predicts ids[j + 1] */
 } cmp_html_text;
-void cmp_html_write(FILE *out, const cmp_summary *s, const kvg_tokenizer *tok, const cmp_html_text *texts,
-                    size_t n_texts, uint64_t omitted, const char *tf_path, const char *ngram_path,
-                    const char *rules_path);
+int cmp_html_write(const char *path, const cmp_summary *s, const kvg_tokenizer *tok, const cmp_html_text *texts,
+                   size_t n_texts, uint64_t omitted, const char *tf_path, const char *ngram_path,
+                   const char *rules_path, kvg_error *err);
 
 #endif

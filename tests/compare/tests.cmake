@@ -10,3 +10,6 @@ kvg_add_sh_test(test_compare_errors tests/compare/test_compare_errors.sh)
 # kvgram runs OpenMP: idle threads sleep on the shared, oversubscribed test machines.
 set_property(TEST test_compare_hand test_compare_errors APPEND PROPERTY ENVIRONMENT
              "KVG_MAKE_BIGRAM=$<TARGET_FILE:make_bigram_transformer>" OMP_WAIT_POLICY=passive)
+kvg_add_sh_test(test_compare_html tests/compare/test_compare_html.sh)
+set_tests_properties(test_compare_html PROPERTIES SKIP_RETURN_CODE 77)
+set_property(TEST test_compare_html APPEND PROPERTY ENVIRONMENT OMP_WAIT_POLICY=passive)
