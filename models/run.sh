@@ -5,10 +5,14 @@
 #      verifies and scores with it;
 #   2. transformers: converts the three trained KJV fixtures (GPT-2, Llama with
 #      GQA, GPT-NeoX; Hugging Face layout) and scores held-out KJV verses;
-#   3. estimation: builds a token-level 5-gram model over the fixture corpus
-#      with the kjv-llama tokenizer (n-grams over the transformer's token ids);
-#   4. llama2.c: converts Karpathy's stories260K and generates from it.
-# Steps 2-4 read the shared corpus and checkpoints in ../shared when present.
+#   3. estimation: builds token-level 5-gram models (Kneser-Ney and counted)
+#      over the fixture corpus with the kjv-llama tokenizer (n-grams over the
+#      transformer's token ids);
+#   4. llama2.c: converts Karpathy's stories260K and generates from it;
+#   5. the thesis experiment: `kvgram compare` (kjv-llama vs its token-level
+#      n-gram tables on held-out verses) and `kvgram lens` (what each layer's
+#      representation of each token decodes to), with two HTML reports.
+# Steps 2-5 read the shared corpus and checkpoints in ../shared when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/install-deps
@@ -52,18 +56,29 @@ head -n 1 "$test_text" | $kvgram score -m "$out/kjv-llama.kvg" --per-token
 
 train="$shared/data/kjv/kjv.train.txt"
 if [[ -f "$train" ]]; then
-  echo "== 3. estimation: token-level 5-gram over $train with the kjv-llama tokenizer"
-  $kvgram ngram build --order 5 --tokenizer models/kjv-llama "$train" -o "$out/kjv-llama.tok5.kvg"
-  $kvgram info "$out/kjv-llama.tok5.kvg" | grep -E "ngram\.(order|counts|token_id_offset)|tokenizer\.n_tokens"
+  order=5; fallback=()
 else
-  echo "== 3. estimation: token-level 3-gram over models/tinystories.txt with the tinystories-bpe tokenizer"
-  $kvgram ngram build --order 3 --discount_fallback --tokenizer models/tinystories-bpe \
-    models/tinystories.txt -o "$out/tinystories.tok3.kvg"
-  $kvgram info "$out/tinystories.tok3.kvg" | grep -E "ngram\.(order|counts|token_id_offset)|tokenizer\.n_tokens"
+  # Without the shared corpus: the bundled story text, tokenized the same way
+  # (a mismatched domain, but the pipeline is the same).
+  train=models/tinystories.txt; order=3; fallback=(--discount_fallback)
 fi
+echo "== 3. estimation: token-level $order-gram models over $train with the kjv-llama tokenizer"
+$kvgram ngram build --order "$order" "${fallback[@]}" --tokenizer models/kjv-llama "$train" \
+  -o "$out/kjv-llama.tok$order.kvg"
+$kvgram ngram build --order "$order" --smoothing mle --tokenizer models/kjv-llama "$train" \
+  -o "$out/kjv-llama.tok$order.mle.kvg"
+$kvgram info "$out/kjv-llama.tok$order.kvg" | grep -E "ngram\.(order|counts|token_id_offset)|tokenizer\.n_tokens"
 
 if [[ -f "$shared/models/stories260K.bin" ]]; then
   echo "== 4. llama2.c: convert stories260K and continue \"Once upon a time\" (greedy)"
   $kvgram convert "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" -o "$out/stories260K.kvg"
   $kvgram generate -m "$out/stories260K.kvg" -n 40 "Once upon a time"
 fi
+
+echo "== 5. thesis experiment: kjv-llama vs its token-level $order-gram tables on $test_text"
+$kvgram compare -m "$out/kjv-llama.kvg" -n "$out/kjv-llama.tok$order.kvg" --rules "$out/kjv-llama.tok$order.mle.kvg" \
+  --json "$out/compare.jsonl" --html "$out/compare.html" "$test_text"
+first_verse=$(head -n 1 "$test_text")
+$kvgram lens -m "$out/kjv-llama.kvg" --json "$out/lens.jsonl" --html "$out/lens.html" "$first_verse"
+echo "-- reports: $out/compare.html (per-token comparison), $out/lens.html (logit lens of: $first_verse)"
+echo "   per-token data: $out/compare.jsonl, $out/lens.jsonl"
