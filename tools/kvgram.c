@@ -14,6 +14,7 @@ const kvg_command kvg_commands[] = {
     {"info", "show a .kvg file's header, metadata and tensor table", cmd_info},
     {"ngram", "estimate an n-gram model from text (`ngram build`, like KenLM lmplz)", cmd_ngram},
     {"score", "score text, one sentence per line: log-probs and perplexity", cmd_score},
+    {"synth", "write a random-weight transformer of a real model's shapes (benchmarks)", cmd_synth},
     {"tokenize", "text to token ids (and back) with a model's tokenizer", cmd_tokenize},
     {"verify", "check every checksum and all padding of a .kvg file", cmd_verify},
     {NULL, NULL, NULL},
