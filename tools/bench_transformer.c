@@ -246,6 +246,7 @@ int bench_transformer(const tf_bench_options *o)
         goto done;
     }
     omp_set_num_threads(o->threads);
+    omp_set_max_active_levels(1); /* as score_transformer.c: never a team inside a team */
     r.threads = omp_get_max_threads();
     r.tokens_per_pass = (uint64_t)r.seq * r.batch;
     r.file_bytes = kvg_file_size(f);
