@@ -12,8 +12,8 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../cli/testlib.sh" score-threads
 
 text=$KVG_SHARED_DIR/data/kjv/kjv.test.head200.txt
-head -12 "$text" >"$tmp/lines.txt"
-head -40 "$text" >"$tmp/doc.txt"
+head -6 "$text" >"$tmp/lines.txt"
+head -16 "$text" >"$tmp/doc.txt"
 models=""
 for m in kjv-gpt2 kjv-llama kjv-neox; do
     if "$KVG_BIN" convert "$KVG_SOURCE_DIR/models/$m" -o "$tmp/$m.kvg" --type f32 --quiet 2>"$tmp/err"; then
