@@ -31,25 +31,19 @@ static const char *const synth_help =
     "\n"
     "  --like SHAPE        the shape (required)\n"
     "  -o, --output FILE   the .kvg file to write (required)\n"
-    "  --type T            block matrices in f32, f16, bf16, q8_0 or q4_0 (default f32);\n"
-    "                      norms, biases and learned positions stay f32\n"
-    "  --embd-type T       the token embedding (and an untied output matrix);\n"
-    "                      default: the --type\n"
+    "  --type T            matrices in f32, f16, bf16, q8_0 or q4_0 (default f32);\n"
+    "                      norms, biases and learned positions stay f32. As in\n"
+    "                      `kvgram convert`: with q4_0 the output matrix (tied:\n"
+    "                      the token embedding) is q8_0 unless --output-type says\n"
+    "  --output-type T     the output matrix (output.weight, or tok_embd when tied)\n"
+    "  --embd-type T       an untied token embedding (tied: the output's, unless\n"
+    "                      --output-type is given)\n"
     "  --seed S            the random seed (default 1); a seed gives the same file\n"
     "                      on any number of threads\n"
     "  --dry-run           print the tensors (name, dtype, shape, bytes) and the\n"
     "                      parameter count instead of writing (-o not needed)\n"
     "  --quiet             no progress on stderr (shown by default when it is a terminal)\n"
     "  -h, --help          this help\n";
-
-static int parse_type(const char *opt, const char *arg, kvg_dtype *out)
-{
-    if (!arg || kvg_dtype_from_name(arg, out) != 0 ||
-        (*out != KVG_DTYPE_F32 && *out != KVG_DTYPE_F16 && *out != KVG_DTYPE_BF16 && *out != KVG_DTYPE_Q8_0 &&
-         *out != KVG_DTYPE_Q4_0))
-        return cli_usage_error("synth", "%s takes f32, f16, bf16, q8_0 or q4_0", opt);
-    return 0;
-}
 
 /* --dry-run: the tensor table and totals; the weights' parameter count
  * leaves out the tokenizer (which has no parameters). */
@@ -85,8 +79,8 @@ static int print_plan(const char *like, const kvg_tf_config *shape, const synth_
 int cmd_synth(int argc, char **argv)
 {
     const char *like = NULL, *out = NULL;
-    synth_options o = {KVG_DTYPE_F32, KVG_DTYPE_F32, 1, isatty(2)};
-    int embd_set = 0, dry_run = 0;
+    synth_options o = {TF_TYPES_DEFAULT, 1, isatty(2)};
+    int dry_run = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) {
@@ -100,14 +94,9 @@ int cmd_synth(int argc, char **argv)
             if (!next)
                 return cli_usage_error("synth", "%s needs a file name", a);
             out = argv[++i];
-        } else if (!strcmp(a, "--type")) {
-            if (parse_type(a, next, &o.type))
-                return 2;
-            i++;
-        } else if (!strcmp(a, "--embd-type")) {
-            if (parse_type(a, next, &o.embd_type))
-                return 2;
-            embd_set = 1;
+        } else if (tf_types_is_option(a)) {
+            if (tf_types_set(&o.types, a, next))
+                return cli_usage_error("synth", "%s takes f32, f16, bf16, q8_0 or q4_0", a);
             i++;
         } else if (!strcmp(a, "--seed")) {
             char *end;
@@ -134,8 +123,8 @@ int cmd_synth(int argc, char **argv)
         return cli_usage_error("synth", "unknown shape \"%s\" (%s)", like, synth_shape_names());
     if (!out && !dry_run)
         return cli_usage_error("synth", "missing -o OUT.kvg");
-    if (!embd_set)
-        o.embd_type = o.type;
+    if (o.types.type < 0)
+        o.types.type = KVG_DTYPE_F32;
     kvg_error err;
     if (dry_run)
         return print_plan(like, shape, &o);

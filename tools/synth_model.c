@@ -129,9 +129,13 @@ typedef struct plan {
     synth_tensor *t;
     size_t n, cap;
     int failed;
+    const tf_types *types;
+    int tied;
 } plan;
 
-static void add(plan *p, kvg_dtype dtype, uint64_t rows, uint64_t cols, synth_fill fill, const char *fmt, int layer)
+/* A matrix, dtype by the types rule, or a vector / positions (f32). */
+#define MATRIX (-1)
+static void add(plan *p, int dtype, uint64_t rows, uint64_t cols, synth_fill fill, const char *fmt, int layer)
 {
     if (p->failed)
         return;
@@ -146,7 +150,11 @@ static void add(plan *p, kvg_dtype dtype, uint64_t rows, uint64_t cols, synth_fi
     }
     synth_tensor *t = &p->t[p->n++];
     snprintf(t->name, sizeof t->name, fmt, layer);
-    t->dtype = dtype, t->rows = rows, t->cols = cols, t->fill = fill;
+    int fell_back_from;
+    t->dtype = dtype == MATRIX ? tf_matrix_type(p->types, t->name, p->tied, cols, &fell_back_from) : (kvg_dtype)dtype;
+    if (dtype == MATRIX && fell_back_from >= 0)
+        t->dtype = (kvg_dtype)fell_back_from; /* refused below: synth makes exactly what was asked */
+    t->rows = rows, t->cols = cols, t->fill = fill;
 }
 
 int synth_plan(const kvg_tf_config *c, const synth_options *o, synth_tensor **out, size_t *n, kvg_error *err)
@@ -154,11 +162,11 @@ int synth_plan(const kvg_tf_config *c, const synth_options *o, synth_tensor **ou
     const int gpt2 = c->arch == KVG_ARCH_GPT2, ln = c->arch != KVG_ARCH_LLAMA;
     const uint64_t d = c->d_model, ffn = c->ffn_dim, V = c->vocab_size, q = (uint64_t)c->n_heads * c->head_dim,
                    kv = (uint64_t)c->n_kv_heads * c->head_dim;
-    const kvg_dtype T = o->type, F = KVG_DTYPE_F32;
-    plan p = {NULL, 0, 0, 0};
+    const int T = MATRIX, F = KVG_DTYPE_F32;
+    plan p = {NULL, 0, 0, 0, &o->types, c->tied_embeddings};
     *out = NULL;
     *n = 0;
-    add(&p, o->embd_type, V, d, SYNTH_NORMAL, "tok_embd.weight", 0);
+    add(&p, T, V, d, SYNTH_NORMAL, "tok_embd.weight", 0);
     if (gpt2)
         add(&p, F, c->context_length, d, SYNTH_NORMAL, "pos_embd.weight", 0);
     for (uint32_t L = 0; L < c->n_layers; L++) {
@@ -192,7 +200,7 @@ int synth_plan(const kvg_tf_config *c, const synth_options *o, synth_tensor **ou
     if (ln)
         add(&p, F, 0, d, SYNTH_ZEROS, "output_norm.bias", 0);
     if (!c->tied_embeddings)
-        add(&p, o->embd_type, V, d, SYNTH_NORMAL, "output.weight", 0);
+        add(&p, T, V, d, SYNTH_NORMAL, "output.weight", 0);
     if (p.failed) {
         free(p.t);
         return kvg_errorf(err, NULL, "out of memory");
@@ -257,7 +265,7 @@ static int put(synth *s, const synth_tensor *t, uint64_t index)
 int synth_write(const char *path, const kvg_tf_config *shape, const synth_options *o, kvg_error *err)
 {
     kvg_tf_config c = *shape;
-    c.weight_type = o->type;
+    c.weight_type = (kvg_dtype)o->types.type;
     synth s = {NULL, o, err, NULL, NULL};
     synth_tensor *plan;
     size_t n;

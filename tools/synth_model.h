@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "tf_types.h"
 #include "transformer.h"
 
 /* The config of a named shape ("gpt2-124m", "smollm-135m", "tinyllama-1.1b",
@@ -17,8 +18,7 @@ const kvg_tf_config *synth_shape(const char *name);
 const char *synth_shape_names(void);
 
 typedef struct synth_options {
-    kvg_dtype type;      /* the block matrices (q, k, v, o, gate, up, down) */
-    kvg_dtype embd_type; /* tok_embd and, when untied, output */
+    tf_types types;      /* per-matrix dtypes, the converters' rule (tf_types.h); types.type >= 0 */
     uint64_t seed;
     int progress;        /* a line on stderr per tensor group, at most once a second */
 } synth_options;
@@ -33,8 +33,10 @@ typedef struct synth_tensor {
 } synth_tensor;
 
 /* The tensors a model of shape c gets (malloc'd array, *n entries), with
- * the dtypes of o. Refuses a quantized dtype for rows that are not whole
- * 32-element blocks. */
+ * the dtypes tf_matrix_type gives for o->types (so q4_0 keeps the output
+ * matrix at q8_0 by default, as convert and quantize do). Refuses rows that
+ * are not whole 32-element blocks for a quantized type (the real shapes have
+ * none). */
 int synth_plan(const kvg_tf_config *c, const synth_options *o, synth_tensor **out, size_t *n, kvg_error *err);
 
 /* Writes a model of shape c to path: matrices and learned positions drawn

@@ -23,7 +23,7 @@ run() {
 expect_ok() { if [ "$status" -eq 0 ] && [ -z "$err" ]; then pass; else fail "$1: exit $status: $err"; fi; }
 
 "$KVG_BIN" synth --like tiny-llama --type f16 -o "$tmp/llama.kvg" --quiet || fail "synth tiny-llama"
-"$KVG_BIN" synth --like tiny-gpt2 --type bf16 --embd-type f32 -o "$tmp/gpt2.kvg" --quiet || fail "synth tiny-gpt2"
+"$KVG_BIN" synth --like tiny-gpt2 --type q8_0 --output-type f32 -o "$tmp/gpt2.kvg" --quiet || fail "synth tiny-gpt2"
 
 cat >"$tmp/check.py" <<'PY'
 import json, math, sys
@@ -77,7 +77,7 @@ expect_ok "bench llama --json"
 check "$tmp/llama.kvg" 40 3 2 2 f16 any "$(stat -c %s "$tmp/llama.kvg")"
 run bench -m "$tmp/gpt2.kvg" --threads 1 --repeat 1 --json
 expect_ok "bench gpt2 --json (default seq: the 128-token context)"
-check "$tmp/gpt2.kvg" 128 1 1 1 bf16 any "$(stat -c %s "$tmp/gpt2.kvg")"
+check "$tmp/gpt2.kvg" 128 1 1 1 q8_0 any "$(stat -c %s "$tmp/gpt2.kvg")"
 if grep -q '"embd_dtype":"f32"' "$tmp/stdout"; then pass; else fail "embd_dtype: $(cat "$tmp/stdout")"; fi
 KVG_KERNELS=scalar OMP_NUM_THREADS=1 run bench -m "$tmp/llama.kvg" --seq 16 --repeat 1 --json
 expect_ok "bench KVG_KERNELS=scalar OMP_NUM_THREADS=1"

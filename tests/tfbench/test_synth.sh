@@ -33,10 +33,13 @@ for pair in gpt2-124m:124439808 smollm-135m:134515008 tinyllama-1.1b:1100048384;
     got=$(sed -n 's/.* tensors, \([0-9]*\) parameters.*/\1/p' "$tmp/stdout")
     if [ "$got" = "$want" ]; then pass; else fail "$shape: $got parameters, published $want"; fi
 done
-# q4_0 blocks: 18 bytes per 32 weights; f32 vectors stay 4 bytes per element.
+# q4_0 blocks: 18 bytes per 32 weights, q8_0 34 (the output matrix of a q4_0
+# model, as convert does); f32 vectors 4 bytes per element.
 run synth --like tiny-llama --type q4_0 --dry-run
-if awk -F'\t' '!/^#/ { split($3, s, /[][, ]+/); n = s[3] ? s[2] * s[3] : s[2]; want = ($2 == "q4_0") ? n / 32 * 18 : n * 4;
-        if ($2 != "q4_0" && $2 != "f32") bad = 1; if ($4 != want) bad = 1 } END { exit bad }' "$tmp/stdout"; then pass
+if awk -F'\t' '!/^#/ { split($3, s, /[][, ]+/); n = s[3] ? s[2] * s[3] : s[2];
+        want = ($2 == "q4_0") ? n / 32 * 18 : ($2 == "q8_0") ? n / 32 * 34 : n * 4;
+        if ($2 != ($1 == "output.weight" ? "q8_0" : $1 ~ /weight$/ && s[3] && $1 != "pos_embd.weight" ? "q4_0" : "f32")) bad = 1;
+        if ($4 != want) bad = 1 } END { exit bad }' "$tmp/stdout"; then pass
 else fail "dry-run q4_0 bytes: $(head -5 "$tmp/stdout")"; fi
 
 # ---- written files -----------------------------------------------------------
@@ -48,8 +51,12 @@ for shape in tiny-gpt2 tiny-llama; do
         run verify "$out"
         expect_ok "verify $shape $type"
         run info "$out"
-        # matrices in the type asked for, vectors f32
-        if awk -v t="$type" '$1 ~ /^(blk\.[0-9]+\.(attn_[qkvo]|attn_out|ffn_(gate|up|down))|tok_embd|output)\.weight$/ { if ($2 != t) bad = 1; n++ }
+        # matrices in the type asked for (but the output matrix of q4_0 models
+        # at q8_0: tok_embd when tied, as gpt2 is), vectors f32
+        out_matrix=output.weight
+        [ $shape = tiny-gpt2 ] && out_matrix=tok_embd.weight
+        if awk -v t="$type" -v out="$out_matrix" '$1 ~ /^(blk\.[0-9]+\.(attn_[qkvo]|attn_out|ffn_(gate|up|down))|tok_embd|output)\.weight$/ {
+                    if ($2 != (t == "q4_0" && $1 == out ? "q8_0" : t)) bad = 1; n++ }
                 $1 ~ /(norm\.weight|\.bias)$/ || $1 == "pos_embd.weight" { if ($2 != "f32") bad = 1 }
                 END { exit bad || n == 0 }' "$tmp/stdout"; then pass; else fail "$shape $type dtypes: $(grep weight "$tmp/stdout" | head -5)"; fi
     done
