@@ -7,13 +7,15 @@
  * sorted (two halves at once, then merged) and equal windows are combined. If that frees less than half of it,
  * the sorted run is written to a temporary file that is unlinked at once
  * (an interrupted run leaves nothing behind) and the buffer starts over.
- * At the end the runs are merged into one sorted array of distinct windows.
+ * At the end, when no run was spilled and the windows are few enough for
+ * the in-memory stages (IN_MEMORY_BYTES_PER_NGRAM), the buffer is the
+ * result; otherwise the runs are handed on as a merger (ngram_estimate_sort.c)
+ * that the streamed stages read in order (ngram_estimate_stream.c).
  *
  * Memory: the buffer and its sort scratch (together at most the -S budget;
  * they start at 4 MiB and double as needed), the vocabulary (about 40 bytes
- * per distinct word plus its bytes), one 64 KiB read buffer per run while
- * merging, and the merged distinct windows (8 bytes per two words of the
- * order, plus 8 for the count). */
+ * per distinct word plus its bytes); after counting, one 64 KiB read buffer
+ * per merged run (as many as the budget holds). */
 #include "ngram_estimate_internal.h"
 
 #include <errno.h>
