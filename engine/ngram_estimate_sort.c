@@ -7,9 +7,11 @@
  * are merged in groups first. Memory of a sorter: its record buffer plus
  * the radix-sort scratch, together at most its budget (at least
  * MIN_SORT_ITEMS records), then, once it has spilled, a merger. */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include "ngram_estimate_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,31 +26,50 @@
 
 /* ---- temporary files and streams ---- */
 
+/* A file in dir that never has a name (O_TMPFILE), or -1 where the file
+ * system cannot make one. */
+static int nameless_file(const char *dir)
+{
+#ifdef O_TMPFILE
+    return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#else
+    (void)dir;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
 FILE *est_temp_file(const char *dir, kvg_error *err)
 {
-    size_t len = strlen(dir) + 32;
-    char *path = malloc(len);
-    if (!path) {
-        kvg_errorf(err, NULL, "out of memory");
-        return NULL;
+    int fd = nameless_file(dir);
+    int open_errno = errno;
+    if (fd < 0 && (open_errno == EOPNOTSUPP || open_errno == EISDIR || open_errno == EINVAL)) {
+        /* No O_TMPFILE here: a named file, unlinked at once. It has a name
+         * only between mkstemp and unlink; the signals that end a run (a CLI
+         * handler re-raises them) are held off meanwhile in this thread
+         * (another thread may still take one: a small window). */
+        size_t len = strlen(dir) + 32;
+        char *path = malloc(len);
+        if (!path) {
+            kvg_errorf(err, NULL, "out of memory");
+            return NULL;
+        }
+        snprintf(path, len, "%s/kvgram-sort-XXXXXX", dir);
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        fd = mkstemp(path);
+        open_errno = errno;
+        if (fd >= 0)
+            unlink(path);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        free(path);
     }
-    snprintf(path, len, "%s/kvgram-sort-XXXXXX", dir);
-    /* The file has a name only between mkstemp and unlink: hold off the
-     * signals that end a run (a CLI handler re-raises them) until it has none. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    int fd = mkstemp(path);
-    int mkstemp_errno = errno;
-    if (fd >= 0)
-        unlink(path); /* nameless from now on: nothing to clean up after a crash or a signal */
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    free(path);
     if (fd < 0) {
-        kvg_errorf(err, dir, "cannot create a temporary file for sorted n-grams: %s", strerror(mkstemp_errno));
+        kvg_errorf(err, dir, "cannot create a temporary file for sorted n-grams: %s", strerror(open_errno));
         return NULL;
     }
     FILE *f = fdopen(fd, "w+b");
