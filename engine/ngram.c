@@ -22,6 +22,8 @@ typedef struct level {
     const uint8_t *hdr;  /* block headers, ngram_layout.h */
     ngram_header_layout hl;
     const uint8_t *rec;  /* block data */
+    const uint16_t *fk16; /* the key of each block's first entry: u16 [n_blocks], */
+    const uint32_t *fk32; /* or u32 (the other NULL) */
     uint64_t rec_limit;  /* largest bit position an 8-byte load may start at */
     uint64_t next_count; /* entries of the next level (0 at the top) */
     int has_next;
@@ -91,6 +93,9 @@ static inline void block_at(const level *l, uint64_t b, block_view *v)
     v->m = b < l->n_blocks - 1 ? NGRAM_BLOCK : b == l->n_blocks - 1 ? l->last_m : 0;
 }
 
+/* The key of block b's first entry, b < n_blocks. */
+static inline uint32_t first_key(const level *l, uint64_t b) { return l->fk16 ? l->fk16[b] : l->fk32[b]; }
+
 static inline uint32_t key_in(const level *l, const block_view *v, uint64_t r)
 {
     return (uint32_t)rd(l, v->pos + r * v->kbits, v->kbits);
@@ -146,9 +151,10 @@ static inline uint64_t entry_r(const entry *e) { return e->i & (NGRAM_BLOCK - 1)
 
 /* Finds key among entries [lo, hi) of level l (keys strictly increasing
  * there). Within one block keys have one width, so a search first finds
- * the block by binary search over the blocks' first keys in the range (a
- * header and a key per probe), then searches inside it with keys alone.
- * 0 and *e set when found. */
+ * the block by binary search over the blocks' first keys in the range (in
+ * the dense first-key array: a long run's first keys share a cache line or
+ * two), then reads that block's header and searches its keys. 0 and *e set
+ * when found. */
 static int find_key(const level *l, uint64_t lo, uint64_t hi, uint32_t key, entry *e)
 {
     block_view v;
@@ -160,8 +166,7 @@ static int find_key(const level *l, uint64_t lo, uint64_t hi, uint32_t key, entr
     /* the last block in [b0, b1] whose first key in the range is <= key */
     while (b0 < b1) {
         uint64_t mid = b0 + (b1 - b0 + 1) / 2;
-        block_at(l, mid, &v);
-        if (key_in(l, &v, 0) <= key)
+        if (first_key(l, mid) <= key)
             b0 = mid;
         else
             b1 = mid - 1;
@@ -231,6 +236,14 @@ struct kvg_ngram_cache {
     } slot[1u << CACHE_BITS];
 };
 
+static inline uint64_t cache_tag(uint64_t lo, uint32_t n) { return ((lo << 5) | n) + 1; }
+
+static inline uint64_t cache_index(uint64_t lo, uint32_t n, uint32_t key)
+{
+    uint64_t h = (cache_tag(lo, n) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)key * 0xC2B2AE3D27D4EB4Full);
+    return h >> (64 - CACHE_BITS);
+}
+
 kvg_ngram_cache *kvg_ngram_cache_new(const kvg_ngram *m)
 {
     kvg_ngram_cache *c = calloc(1, sizeof *c);
@@ -272,9 +285,8 @@ static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t
     struct cache_slot *s = NULL;
     uint64_t tag = 0;
     if (cache && n == 2) {
-        tag = ((lo << 5) | n) + 1;
-        uint64_t h = (tag * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)key * 0xC2B2AE3D27D4EB4Full);
-        s = &cache->slot[h >> (64 - CACHE_BITS)];
+        tag = cache_tag(lo, n);
+        s = &cache->slot[cache_index(lo, n, key)];
         if (s->tag == tag && s->key == key) {
             if (s->child == UINT64_MAX)
                 return -1;
@@ -356,15 +368,35 @@ float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const k
         out->lo[j] = chain[j].lo;
         out->hi[j] = chain[j].hi;
         out->backoff[j] = chain[j].backoff;
-#if defined(__GNUC__)
-        /* the next word's search starts at the first child */
-        if (chain[j].lo < chain[j].hi) {
-            const level *c = &m->levels[j + 2];
-            __builtin_prefetch(c->hdr + ((chain[j].lo >> NGRAM_BLOCK_LOG) * c->hl.bits >> 3));
-        }
-#endif
     }
     return prob;
+}
+
+void kvg_ngram_prefetch(const kvg_ngram *m, const kvg_ngram_cache *cache, const kvg_ngram_state *st, uint32_t word)
+{
+#if defined(__GNUC__)
+    if (word >= m->vocab_size)
+        return;
+    __builtin_prefetch(m->uni + 3 * (uint64_t)word);
+    if (cache && cache->model == m && st->len > 0)
+        __builtin_prefetch(&cache->slot[cache_index(st->lo[0], 2, word)]);
+    /* Each level's search reads the first keys of the context's run, then
+     * a block header: the first block's, for the many runs of one block. */
+    for (uint32_t j = 0; j < st->len; j++) {
+        const level *c = &m->levels[j + 2];
+        if (st->lo[j] >= st->hi[j] || st->hi[j] > c->count)
+            continue;
+        uint64_t b0 = st->lo[j] >> NGRAM_BLOCK_LOG, b1 = (st->hi[j] - 1) >> NGRAM_BLOCK_LOG;
+        if (b0 == b1)
+            __builtin_prefetch(c->hdr + (b0 * c->hl.bits >> 3));
+        else if (c->fk16)
+            __builtin_prefetch(c->fk16 + b0 + (b1 - b0 + 1) / 2);
+        else
+            __builtin_prefetch(c->fk32 + b0 + (b1 - b0 + 1) / 2);
+    }
+#else
+    (void)m, (void)cache, (void)st, (void)word;
+#endif
 }
 
 void kvg_ngram_null_state(const kvg_ngram *m, kvg_ngram_state *st)
@@ -571,6 +603,9 @@ static int check_level(const kvg_ngram *m, unsigned n, const uint64_t *parent_lo
         if (!l->has_next && v.cbits != 0)
             return kvg_errorf(err, path, "ngram.%u.blocks[%llu] has child offsets at the top level", n,
                               (unsigned long long)b);
+        if (v.m && first_key(l, b) != key_in(l, &v, 0))
+            return kvg_errorf(err, path, "ngram.%u.first_keys[%llu] is not the key of the block's first entry", n,
+                              (unsigned long long)b);
         pos += v.m * (v.kbits + l->prob.bits + l->backoff.bits + v.cbits);
         if (pos > l->rec_limit)
             return kvg_errorf(err, path, "ngram.%u.blocks[%llu] runs past the records", n, (unsigned long long)b);
@@ -710,6 +745,19 @@ int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
             goto fail;
         }
         l->hdr = hdr->data;
+        char fname[64];
+        ngram_tensor_name(fname, sizeof fname, n, "first_keys");
+        const kvg_tensor *fk = kvg_tensor_find(f, fname);
+        if (!fk || (fk->dtype != KVG_DTYPE_U16 && fk->dtype != KVG_DTYPE_U32) || fk->n_dims != 1 ||
+            fk->n_elems != l->n_blocks) {
+            kvg_errorf(err, path,
+                       "n-gram table \"%s\" is missing or not a u16/u32 vector of %llu (a file from before it "
+                       "existed must be converted again)",
+                       fname, (unsigned long long)l->n_blocks);
+            goto fail;
+        }
+        l->fk16 = fk->dtype == KVG_DTYPE_U16 ? fk->data : NULL;
+        l->fk32 = fk->dtype == KVG_DTYPE_U32 ? fk->data : NULL;
     }
     *out = m;
     return 0;

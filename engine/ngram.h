@@ -83,6 +83,11 @@ float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t wo
 float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const kvg_ngram_state *in, uint32_t word,
                              kvg_ngram_state *out, uint32_t *matched);
 
+/* A hint, no effect on results: starts loading what scoring word after
+ * st will read (its unigram row, the cache slot, the first block header of
+ * every context's run), so that the loads overlap other work. */
+void kvg_ngram_prefetch(const kvg_ngram *m, const kvg_ngram_cache *cache, const kvg_ngram_state *st, uint32_t word);
+
 /* The whole conditional distribution: log10 p(w | st) for every word id w,
  * into out[0..V). Costs O(V + continuations of the context's suffixes).
  * Exactly the values kvg_ngram_score gives, word by word. */
