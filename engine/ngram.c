@@ -114,23 +114,30 @@ static inline float column_value(const value_column *c, uint64_t code)
     return c->values[code < c->n_values ? code : c->n_values - 1];
 }
 
+/* Entry r's record (prob code, backoff code, child offset) follows the
+ * block's keys: one cache line holds all a lookup reads after the search. */
+static inline uint64_t record_at(const level *l, const block_view *v, uint64_t r)
+{
+    return v->pos + v->m * v->kbits + r * (l->prob.bits + l->backoff.bits + v->cbits);
+}
+
 static inline float prob_in(const level *l, const block_view *v, uint64_t r)
 {
-    return column_value(&l->prob, rd(l, v->pos + v->m * v->kbits + r * l->prob.bits, l->prob.bits));
+    return column_value(&l->prob, rd(l, record_at(l, v, r), l->prob.bits));
 }
 
 static inline float backoff_in(const level *l, const block_view *v, uint64_t r)
 {
-    uint64_t at = v->pos + v->m * (v->kbits + l->prob.bits) + r * l->backoff.bits;
-    return column_value(&l->backoff, rd(l, at, l->backoff.bits));
+    return column_value(&l->backoff, rd(l, record_at(l, v, r) + l->prob.bits, l->backoff.bits));
 }
 
 /* The children of entry r of a block: entries [lo, hi) of the next level,
  * from the block's child offsets (clamped, like every read). */
 static inline void children_in(const level *l, const block_view *v, uint64_t r, uint64_t *lo, uint64_t *hi)
 {
-    uint64_t at = v->pos + v->m * (v->kbits + l->prob.bits + l->backoff.bits) + r * v->cbits;
-    uint64_t a = v->first + (r ? rd(l, at - v->cbits, v->cbits) : 0), b = v->first + rd(l, at, v->cbits);
+    uint64_t width = l->prob.bits + l->backoff.bits + v->cbits;
+    uint64_t at = record_at(l, v, r) + l->prob.bits + l->backoff.bits;
+    uint64_t a = v->first + (r ? rd(l, at - width, v->cbits) : 0), b = v->first + rd(l, at, v->cbits);
     *hi = b < l->next_count ? b : l->next_count;
     *lo = a < *hi ? a : *hi;
 }

@@ -814,20 +814,20 @@ static int write_blocks(kvg_writer *w, unsigned n, uint64_t count, const uint32_
         unsigned kbits = block_kbits(keys, start, end), cbits = block_cbits(next, start, end);
         bits_set(hdr, hpos + hl.pos_bits, kbits);
         bits_set(hdr, hpos + hl.pos_bits + NGRAM_WIDTH_BITS, cbits);
-        uint64_t at_prob = pos + m * kbits, at_backoff = at_prob + m * prob->bits;
-        uint64_t at_child = at_backoff + (next ? m * backoff->bits : 0);
+        /* keys, then one record per entry: prob code, backoff code, child offset */
+        unsigned width = vbits + (next ? cbits : 0);
         for (uint64_t i = start; i < end; i++) {
-            uint64_t r = i - start;
+            uint64_t r = i - start, at = pos + m * kbits + r * width;
             if (kbits)
                 bits_set(rec, pos + r * kbits, keys[i]);
-            bits_set(rec, at_prob + r * prob->bits, prob->codes[i]);
+            bits_set(rec, at, prob->codes[i]);
             if (next) {
-                bits_set(rec, at_backoff + r * backoff->bits, backoff->codes[i]);
+                bits_set(rec, at + prob->bits, backoff->codes[i]);
                 if (cbits)
-                    bits_set(rec, at_child + r * cbits, next[i + 1] - next[start]);
+                    bits_set(rec, at + vbits, next[i + 1] - next[start]);
             }
         }
-        pos = at_child + (next ? m * cbits : 0);
+        pos += m * (kbits + width);
     }
     char name[64];
     ngram_tensor_name(name, sizeof name, n, "blocks");
