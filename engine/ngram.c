@@ -230,20 +230,27 @@ static uint32_t word_of(const kvg_ngram *m, uint32_t n, uint64_t i, const uint64
  * reads of the entry's values and children by one probe into a table that
  * stays in L2. Deeper levels have short runs, where the probe would cost
  * about what it saves (measured). */
+#ifndef CACHE_BITS
 #define CACHE_BITS 14
+#endif
+#ifndef CACHE_TOP
+#define CACHE_TOP 2 /* levels 2..CACHE_TOP are remembered */
+#endif
 struct kvg_ngram_cache {
     const kvg_ngram *model;
+    /* 32 bytes; entries whose indices do not fit in 32 bits are not kept */
     struct cache_slot {
-        uint64_t tag;    /* (run start << 5 | level) + 1; 0 = empty */
-        uint64_t child;  /* UINT64_MAX for "not there" */
-        uint64_t lo;     /* the child's children */
+        uint32_t run;   /* (run start << 4 | level) + 1; 0 = empty */
         uint32_t key;
+        uint32_t child; /* UINT32_MAX for "not there" */
+        uint32_t lo;    /* the child's children */
         uint32_t n_children;
         float prob, backoff;
+        uint32_t pad;
     } slot[1u << CACHE_BITS];
 };
 
-static inline uint64_t cache_tag(uint64_t lo, uint32_t n) { return ((lo << 5) | n) + 1; }
+static inline uint64_t cache_tag(uint64_t lo, uint32_t n) { return ((lo << 4) | n) + 1; }
 
 static inline uint64_t cache_index(uint64_t lo, uint32_t n, uint32_t key)
 {
@@ -291,15 +298,14 @@ static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t
         return -1;
     struct cache_slot *s = NULL;
     uint64_t tag = 0;
-    if (cache && n == 2) {
-        tag = cache_tag(lo, n);
+    if (cache && n <= CACHE_TOP && (tag = cache_tag(lo, n)) < UINT32_MAX) {
         s = &cache->slot[cache_index(lo, n, key)];
-        if (s->tag == tag && s->key == key) {
-            if (s->child == UINT64_MAX)
+        if (s->run == tag && s->key == key) {
+            if (s->child == UINT32_MAX)
                 return -1;
             k->i = s->child;
             k->lo = s->lo;
-            k->hi = s->lo + s->n_children;
+            k->hi = (uint64_t)s->lo + s->n_children;
             k->prob = s->prob;
             k->backoff = s->backoff;
             return 0;
@@ -309,12 +315,12 @@ static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t
     int rc = find_key(&m->levels[n], lo, hi, key, &e);
     if (rc == 0)
         link_of(m, n, &e, k);
-    if (s && (rc != 0 || k->hi - k->lo <= UINT32_MAX)) {
-        s->tag = tag;
+    if (s && (rc != 0 || (k->i < UINT32_MAX && k->hi <= UINT32_MAX))) {
+        s->run = (uint32_t)tag;
         s->key = key;
-        s->child = rc == 0 ? k->i : UINT64_MAX;
+        s->child = rc == 0 ? (uint32_t)k->i : UINT32_MAX;
         if (rc == 0) {
-            s->lo = k->lo;
+            s->lo = (uint32_t)k->lo;
             s->n_children = (uint32_t)(k->hi - k->lo);
             s->prob = k->prob;
             s->backoff = k->backoff;
