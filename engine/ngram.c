@@ -385,30 +385,48 @@ float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const k
     return prob;
 }
 
-void kvg_ngram_prefetch(const kvg_ngram *m, const kvg_ngram_cache *cache, const kvg_ngram_state *st, uint32_t word)
+void kvg_ngram_prefetch(const kvg_ngram *m, const kvg_ngram_cache *cache, const kvg_ngram_state *st, uint32_t word,
+                        int stage)
 {
 #if defined(__GNUC__)
     if (word >= m->vocab_size)
         return;
-    __builtin_prefetch(m->uni + 3 * (uint64_t)word);
-    if (cache && cache->model == m && st->len > 0)
-        __builtin_prefetch(&cache->slot[cache_index(st->lo[0], 2, word)]);
+    if (stage == 0) {
+        __builtin_prefetch(m->uni + 3 * (uint64_t)word);
+        if (cache && cache->model == m && st->len > 0)
+            __builtin_prefetch(&cache->slot[cache_index(st->lo[0], 2, word)]);
+    }
     /* Each level's search reads the first keys of the context's run, then
-     * a block header: the first block's, for the many runs of one block. */
+     * a block header and the block's keys and records. Stage 0 starts on
+     * the first keys or, for the many runs of one block, its header; stage
+     * 1 reads that header and starts on the keys and records of the run. */
     for (uint32_t j = 0; j < st->len; j++) {
         const level *c = &m->levels[j + 2];
         if (st->lo[j] >= st->hi[j] || st->hi[j] > c->count)
             continue;
         uint64_t b0 = st->lo[j] >> NGRAM_BLOCK_LOG, b1 = (st->hi[j] - 1) >> NGRAM_BLOCK_LOG;
-        if (b0 == b1)
-            __builtin_prefetch(c->hdr + (b0 * c->hl.bits >> 3));
-        else if (c->fk16)
-            __builtin_prefetch(c->fk16 + b0 + (b1 - b0 + 1) / 2);
-        else
-            __builtin_prefetch(c->fk32 + b0 + (b1 - b0 + 1) / 2);
+        if (stage == 0) {
+            if (b0 == b1)
+                __builtin_prefetch(c->hdr + (b0 * c->hl.bits >> 3));
+            else if (c->fk16)
+                __builtin_prefetch(c->fk16 + b0 + (b1 - b0 + 1) / 2);
+            else
+                __builtin_prefetch(c->fk32 + b0 + (b1 - b0 + 1) / 2);
+        } else if (b0 == b1) {
+            block_view v;
+            block_at(c, b0, &v);
+            uint64_t a = st->lo[j] & (NGRAM_BLOCK - 1), z = st->hi[j] - (b0 << NGRAM_BLOCK_LOG);
+            uint64_t k0 = v.pos + a * v.kbits, r0 = record_at(c, &v, a), r1 = record_at(c, &v, z);
+            if (r1 > c->rec_limit)
+                continue;
+            __builtin_prefetch(c->rec + (k0 >> 3));
+            __builtin_prefetch(c->rec + (r0 >> 3));
+            if ((r1 >> 9) != (r0 >> 9))
+                __builtin_prefetch(c->rec + (r1 >> 3));
+        }
     }
 #else
-    (void)m, (void)cache, (void)st, (void)word;
+    (void)m, (void)cache, (void)st, (void)word, (void)stage;
 #endif
 }
 
