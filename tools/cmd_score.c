@@ -235,10 +235,6 @@ static void format_summary(const score_options *o, const corpus_totals *c, strbu
 /* ---- batches ---- */
 
 #define BATCH_LINES 8192
-/* lines scored interleaved by one thread (at most KVG_LINE_GROUP) */
-#ifndef SCORE_GROUP
-#define SCORE_GROUP 8
-#endif
 #define BATCH_BYTES (16u << 20)
 
 typedef struct batch {
@@ -337,10 +333,10 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
             for (int g = 0; g < KVG_LINE_GROUP; g++)
                 ls[g].cache = cache;
             /* groups of lines, scored interleaved (line_score.h) */
-            long n_groups = (n + SCORE_GROUP - 1) / SCORE_GROUP;
+            long n_groups = (n + KVG_LINE_GROUP - 1) / KVG_LINE_GROUP;
 #pragma omp for schedule(dynamic, 4)
             for (long grp = 0; grp < n_groups; grp++) {
-                long i0 = grp * SCORE_GROUP, k = n - i0 < SCORE_GROUP ? n - i0 : SCORE_GROUP;
+                long i0 = grp * KVG_LINE_GROUP, k = n - i0 < KVG_LINE_GROUP ? n - i0 : KVG_LINE_GROUP;
                 int failed = kvg_ngram_score_lines(m, (size_t)k, (const char *const *)&b->lines[i0], &b->lens[i0],
                                                    o->bos, o->eos, ls) != 0;
                 for (long j = 0; j < k; j++) {
