@@ -73,7 +73,8 @@ void kvg_tf_scorer_free(kvg_tf_scorer *s)
 }
 
 /* Runs the packed batch (n tokens, n_want wanted rows) and stores each wanted
- * row's log-prob of its target: log_softmax(logits)[target]. */
+ * row's log-prob of its target: log_softmax(logits)[target] = logit[target] -
+ * logsumexp(logits), without writing the whole log-softmax row. */
 static int run_batch(kvg_tf_scorer *s, size_t n, size_t n_want, kvg_error *err)
 {
     if (!n_want)
@@ -84,9 +85,8 @@ static int run_batch(kvg_tf_scorer *s, size_t n, size_t n_want, kvg_error *err)
     const size_t V = s->m->c.vocab_size;
 #pragma omp parallel for schedule(static) if ((double)n_want * V >= KVG_PARALLEL_MIN_WORK)
     for (long r = 0; r < (long)n_want; r++) {
-        float *row = s->logits + (size_t)r * V;
-        kvg_log_softmax(row, row, V);
-        *s->dest[r] = row[s->target[r]];
+        const float *row = s->logits + (size_t)r * V;
+        *s->dest[r] = (float)((double)row[s->target[r]] - kvg_logsumexp(row, V));
     }
     return 0;
 }
