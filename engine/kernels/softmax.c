@@ -4,19 +4,27 @@
 
 #include "ops_simd.h"
 
+/* *max = the row's max; returns log(sum of e^(x - max)), the sum in double. */
+static double log_sum_exp_shifted(const float *x, size_t n, float *max)
+{
+    float m = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] > m)
+            m = x[i];
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += exp((double)x[i] - m);
+    *max = m;
+    return log(sum);
+}
+
 void kvg_log_softmax(float *out, const float *x, size_t n)
 {
     KVG_DISPATCH(kvg_log_softmax, out, x, n);
-    float max = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (x[i] > max)
-            max = x[i];
-    double sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += exp((double)x[i] - max);
+    float max;
+    double log_sum = log_sum_exp_shifted(x, n, &max);
     /* (x - max) first: subtracting a large log-sum-exp in one step would lose
      * the small differences to rounding at the magnitude of max. */
-    double log_sum = log(sum);
     for (size_t i = 0; i < n; i++)
         out[i] = (float)((double)(x[i] - max) - log_sum);
 }
@@ -35,12 +43,7 @@ double kvg_logsumexp(const float *x, size_t n)
     }
     if (!n)
         return -INFINITY;
-    float max = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (x[i] > max)
-            max = x[i];
-    double sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += exp((double)x[i] - max);
-    return (double)max + log(sum);
+    float max;
+    double log_sum = log_sum_exp_shifted(x, n, &max);
+    return (double)max + log_sum;
 }
