@@ -22,13 +22,26 @@
  * head dims use the scalar unit. */
 #define KVG_ATTN_SIMD_MAX_HD 256
 
-/* One (token, head) unit of attention, the scalar reference:
+/* Units of attention whose key blocks are walked together (a tile): at
+ * most this many, e.g. the heads of one kv group for a few tokens. */
+#define KVG_ATTN_TILE 32
+
+/* One (token, head) unit of attention:
  *   out[hd] = softmax(scale * q[hd] · k[p]) over p < n_pos, weighting v[p],
- * where k[p] = k + p * kv_stride (same for v). Online softmax over blocks
- * of KVG_ATTN_BLOCK positions: running max m and denominator l, the
+ * where k[p] = k + p * kv_stride (same for v). */
+typedef struct kvg_attn_query {
+    const float *q, *k, *v;
+    float *out;
+    size_t n_pos;
+} kvg_attn_query;
+
+/* The scalar reference for one unit. Online softmax over blocks of
+ * KVG_ATTN_BLOCK positions: running max m and denominator l, the
  * accumulator rescaled by e^(m_old - m_new) when the max grows. */
-void kvg_attend_scalar(float *out, const float *q, const float *k, const float *v, size_t n_pos, size_t hd,
-                       size_t kv_stride, float scale);
+void kvg_attend_scalar(const kvg_attn_query *u, size_t hd, size_t kv_stride, float scale);
+/* n <= KVG_ATTN_TILE units, each computed as by itself; the per-path
+ * versions walk their key blocks together so shared K/V rows stay in cache. */
+void kvg_attend_tile_scalar(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
 
 /* exp and erfc of n floats on the current path (libm on the scalar path);
  * for the accuracy tests (tests/kernels/test_vmath.c). */
@@ -50,8 +63,7 @@ void kvg_vec_erfc(float *y, const float *x, size_t n);
     double kvg_logsumexp_##S(const float *x, size_t n);                                                            \
     void kvg_vec_exp_##S(float *y, const float *x, size_t n);                                                      \
     void kvg_vec_erfc_##S(float *y, const float *x, size_t n);                                                     \
-    void kvg_attend_##S(float *out, const float *q, const float *k, const float *v, size_t n_pos, size_t hd,       \
-                        size_t kv_stride, float scale);
+    void kvg_attend_tile_##S(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
 
 #ifdef KVG_HAVE_AVX2
 KVG_SIMD_OPS_DECLARE(avx2)
