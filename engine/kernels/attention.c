@@ -1,11 +1,75 @@
-/* attention.c — causal grouped-query attention over KV-cache rows, and
- * log-softmax. One (token, head) pair is one unit of work: its scores over
- * positions 0..pos, a max-subtracted softmax, then the weighted sum of V. */
+/* attention.c — causal grouped-query attention over KV-cache rows. One
+ * (token, head) pair is one unit of work; a tile of units (tokens x the
+ * heads of a kv group) is computed by one thread from start to end, each
+ * unit the same way whatever the tile, so results do not depend on the
+ * thread count. A unit keeps only KVG_ATTN_BLOCK scores at a time (online
+ * softmax, see kvg_attend_scalar), so memory does not grow with the window. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "ops_simd.h"
+
+void kvg_attend_scalar(const kvg_attn_query *u, size_t hd, size_t kv_stride, float scale)
+{
+    const float *q = u->q;
+    float *out = u->out;
+    float s[KVG_ATTN_BLOCK];    /* this block's scores, then weights e^(s - m) */
+    float m = -INFINITY, l = 0; /* running max score; sum of weights, relative to m */
+    memset(out, 0, hd * sizeof *out); /* accumulates sum of weight * v, relative to m */
+    for (size_t b0 = 0; b0 < u->n_pos; b0 += KVG_ATTN_BLOCK) {
+        size_t nb = u->n_pos - b0 < KVG_ATTN_BLOCK ? u->n_pos - b0 : KVG_ATTN_BLOCK;
+        float bmax = -INFINITY;
+        for (size_t j = 0; j < nb; j++) {
+            const float *kj = u->k + (b0 + j) * kv_stride;
+            float dot = 0;
+            for (size_t i = 0; i < hd; i++)
+                dot += q[i] * kj[i];
+            s[j] = dot * scale;
+            if (s[j] > bmax)
+                bmax = s[j];
+        }
+        /* A larger max rescales what was accumulated against the old one;
+         * subtracting the max keeps every exponent <= 0 (no overflow). */
+        float m_new = bmax > m ? bmax : m;
+        float corr = expf(m - m_new); /* 0 on the first block (m = -inf) */
+        l *= corr;
+        for (size_t i = 0; i < hd; i++)
+            out[i] *= corr;
+        for (size_t j = 0; j < nb; j++) {
+            const float *vj = u->v + (b0 + j) * kv_stride;
+            float p = expf(s[j] - m_new);
+            l += p;
+            for (size_t i = 0; i < hd; i++)
+                out[i] += p * vj[i];
+        }
+        m = m_new;
+    }
+    for (size_t i = 0; i < hd; i++)
+        out[i] /= l;
+}
+
+void kvg_attend_tile_scalar(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale)
+{
+    for (size_t i = 0; i < n; i++)
+        kvg_attend_scalar(&u[i], hd, kv_stride, scale);
+}
+
+typedef void attend_tile_fn(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
+
+static attend_tile_fn *attend_for_path(void)
+{
+    switch (kvg_kernel_path_get()) {
+    case KVG_PATH_AVX2:
+        KVG_IF_AVX2(return kvg_attend_tile_avx2;)
+        break;
+    case KVG_PATH_NEON:
+        KVG_IF_NEON(return kvg_attend_tile_neon;)
+        break;
+    case KVG_PATH_SCALAR:
+        break;
+    }
+    return kvg_attend_tile_scalar;
+}
 
 int kvg_attention(float *out, const float *q, const float *k, const float *v, const uint32_t *row0,
                   const uint32_t *pos, size_t n_tok, const kvg_attn_shape *s)
@@ -13,63 +77,35 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
     const size_t hd = s->head_dim, q_width = (size_t)s->n_heads * hd, kv_width = (size_t)s->n_kv * hd;
     const size_t group = s->n_heads / s->n_kv;
     const float scale = (float)(1.0 / sqrt((double)hd));
-    long n_units = (long)(n_tok * s->n_heads);
-    int failed = 0;
+    attend_tile_fn *attend = attend_for_path();
+    /* A tile: up to 8 consecutive tokens x the query heads of one kv head
+     * (split when a group is larger than a tile). Neighbouring tokens of a
+     * sequence and the heads of a group read the same K/V rows. */
+    const size_t tile_heads = group < KVG_ATTN_TILE ? group : KVG_ATTN_TILE;
+    const size_t head_parts = (group + tile_heads - 1) / tile_heads;
+    size_t tile_toks = KVG_ATTN_TILE / tile_heads;
+    if (tile_toks > 8)
+        tile_toks = 8;
+    const size_t tok_tiles = (n_tok + tile_toks - 1) / tile_toks, per_tok_tile = (size_t)s->n_kv * head_parts;
+    long n_tiles = (long)(tok_tiles * per_tok_tile);
     double work = (double)n_tok * s->n_heads * hd * s->max_pos; /* an upper bound: causal rows are shorter */
-#pragma omp parallel reduction(| : failed) if (work >= KVG_PARALLEL_MIN_WORK)
-    {
-        float *att = malloc((size_t)s->max_pos * sizeof *att); /* scores, then weights: [pos+1] */
-        failed = !att;
-#pragma omp for schedule(static)
-        for (long u = 0; u < n_units; u++) {
-            if (failed)
-                continue;
-            size_t t = (size_t)u / s->n_heads, h = (size_t)u % s->n_heads, kvh = h / group;
-            const float *qh = q + t * q_width + h * hd;
-            const float *kbase = k + (size_t)row0[t] * kv_width + kvh * hd;
-            const float *vbase = v + (size_t)row0[t] * kv_width + kvh * hd;
-            size_t n_pos = (size_t)pos[t] + 1;
-            float max = -INFINITY;
-            for (size_t p = 0; p < n_pos; p++) {
-                const float *kp = kbase + p * kv_width;
-                float dot = 0;
-                for (size_t i = 0; i < hd; i++)
-                    dot += qh[i] * kp[i];
-                att[p] = dot * scale;
-                if (att[p] > max)
-                    max = att[p];
-            }
-            float sum = 0;
-            for (size_t p = 0; p < n_pos; p++) {
-                att[p] = expf(att[p] - max);
-                sum += att[p];
-            }
-            float *oh = out + t * q_width + h * hd;
-            memset(oh, 0, hd * sizeof *oh);
-            for (size_t p = 0; p < n_pos; p++) {
-                const float *vp = vbase + p * kv_width;
-                float wgt = att[p] / sum;
-                for (size_t i = 0; i < hd; i++)
-                    oh[i] += wgt * vp[i];
-            }
+    /* Tiles in token-major order, dealt round-robin: a causal batch's later
+     * tokens have longer rows, so contiguous chunks would load threads unevenly. */
+#pragma omp parallel for schedule(static, 1) if (work >= KVG_PARALLEL_MIN_WORK)
+    for (long i = 0; i < n_tiles; i++) {
+        size_t t0 = (size_t)i / per_tok_tile * tile_toks, rest = (size_t)i % per_tok_tile;
+        size_t kvh = rest / head_parts, h0 = kvh * group + rest % head_parts * tile_heads;
+        size_t t_end = t0 + tile_toks < n_tok ? t0 + tile_toks : n_tok;
+        size_t h_end = h0 + tile_heads < (kvh + 1) * group ? h0 + tile_heads : (kvh + 1) * group;
+        kvg_attn_query units[KVG_ATTN_TILE];
+        size_t n = 0;
+        for (size_t t = t0; t < t_end; t++) {
+            const size_t base = (size_t)row0[t] * kv_width + kvh * hd;
+            for (size_t h = h0; h < h_end; h++)
+                units[n++] = (kvg_attn_query){q + t * q_width + h * hd, k + base, v + base,
+                                              out + t * q_width + h * hd, (size_t)pos[t] + 1};
         }
-        free(att);
+        attend(units, n, hd, kv_width, scale);
     }
-    return failed ? -1 : 0;
-}
-
-void kvg_log_softmax(float *out, const float *x, size_t n)
-{
-    float max = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (x[i] > max)
-            max = x[i];
-    double sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += exp((double)x[i] - max);
-    /* (x - max) first: subtracting a large log-sum-exp in one step would lose
-     * the small differences to rounding at the magnitude of max. */
-    double log_sum = log(sum);
-    for (size_t i = 0; i < n; i++)
-        out[i] = (float)((double)(x[i] - max) - log_sum);
+    return 0;
 }

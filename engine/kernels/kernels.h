@@ -2,8 +2,9 @@
  *
  * Each op works on a whole batch of tokens at once: activations are row-major
  * matrices [n_tok, width] of f32, one row per token. These are the reference
- * implementations: plain C, written for clarity and exactness first; a SIMD
- * path (issue 5) replaces them op by op and is tested against them.
+ * implementations: plain C, written for clarity and exactness first; each
+ * dispatches at run time to its AVX2 or NEON version (kernel_path.h), which
+ * is tested against it (tests/kernels/).
  *
  * Parallelism: kvg_matmul and kvg_attention open their own OpenMP parallel
  * region (omp_get_max_threads() threads; call them from serial code) when the
@@ -80,17 +81,25 @@ void kvg_add(float *x, const float *y, size_t n);
  *        its position p at row row0[t] + p, for every p <= pos[t]
  *   out  [n_tok, n_heads * head_dim]
  * Token t attends to positions 0..pos[t] of its sequence; head h reads kv
- * head h / (n_heads / n_kv). Scores are scaled by 1/sqrt(head_dim); the
- * softmax subtracts the row max before exponentiating.
- * Returns 0, or -1 when scratch memory (max_pos floats per thread) runs out. */
+ * head h / (n_heads / n_kv). Scores are scaled by 1/sqrt(head_dim). The
+ * softmax is computed online over blocks of 64 positions (running max and
+ * denominator, flash-attention style): numerically stable, and each
+ * (token, head) unit needs 64 floats of scratch (on the stack) whatever the
+ * window. Threads take (token, head) units; results do not depend on the
+ * thread count. Returns 0 (it cannot fail; int kept for callers). */
 typedef struct kvg_attn_shape {
     uint32_t n_heads, n_kv, head_dim;
-    uint32_t max_pos; /* > every pos[t]: sizes the scratch */
+    uint32_t max_pos; /* > every pos[t]: bounds the work (decides whether threads pay) */
 } kvg_attn_shape;
 int kvg_attention(float *out, const float *q, const float *k, const float *v, const uint32_t *row0,
                   const uint32_t *pos, size_t n_tok, const kvg_attn_shape *s);
 
 /* out[n] = log softmax(x[n]) (max subtracted, sum in double). out may be x. */
 void kvg_log_softmax(float *out, const float *x, size_t n);
+
+/* log(sum_i e^x[i]) in double (max subtracted first; -inf for n = 0). The
+ * scoring path's log p(target) is x[target] - kvg_logsumexp(x, V): one pass
+ * less than a full log-softmax, and the row is left as it was. */
+double kvg_logsumexp(const float *x, size_t n);
 
 #endif

@@ -3,10 +3,11 @@
  * the reference should not be the place where rounding differs. */
 #include <math.h>
 
-#include "kernels.h"
+#include "ops_simd.h"
 
 void kvg_rmsnorm(float *out, const float *x, const float *w, size_t n_tok, size_t d, float eps)
 {
+    KVG_DISPATCH(kvg_rmsnorm, out, x, w, n_tok, d, eps);
     for (size_t t = 0; t < n_tok; t++) {
         const float *xt = x + t * d;
         float *ot = out + t * d;
@@ -21,6 +22,7 @@ void kvg_rmsnorm(float *out, const float *x, const float *w, size_t n_tok, size_
 
 void kvg_layernorm(float *out, const float *x, const float *w, const float *b, size_t n_tok, size_t d, float eps)
 {
+    KVG_DISPATCH(kvg_layernorm, out, x, w, b, n_tok, d, eps);
     for (size_t t = 0; t < n_tok; t++) {
         const float *xt = x + t * d;
         float *ot = out + t * d;

@@ -4,7 +4,7 @@
  * wavelength-dependent blend. Angles are computed in double. */
 #include <math.h>
 
-#include "kernels.h"
+#include "ops_simd.h"
 
 void kvg_rope_frequencies(const kvg_rope *r, double *inv_freq)
 {
@@ -34,6 +34,7 @@ void kvg_rope_frequencies(const kvg_rope *r, double *inv_freq)
 void kvg_rope_apply(float *x, const uint32_t *pos, size_t n_tok, size_t n_heads, const kvg_rope *r,
                     const double *inv_freq)
 {
+    KVG_DISPATCH(kvg_rope_apply, x, pos, n_tok, n_heads, r, inv_freq);
     size_t half = r->rot_dims / 2;
     for (size_t t = 0; t < n_tok; t++) {
         for (size_t i = 0; i < half; i++) {

@@ -1,0 +1,114 @@
+// bench_attention.cc — causal attention and the vocabulary-wide log-sum-exp,
+// the two non-GEMM costs of scoring that grow with the sequence and the vocabulary.
+//
+//   BM_Attention/<model>/<path>: one 512-token sequence, every position a
+//     query (a scoring batch), at the head shapes of GPT-2-124M (12 heads,
+//     head_dim 64), SmolLM-135M (9 heads over 3 kv heads, 64) and
+//     TinyLlama-1.1B (32 over 4, 64), for one layer. FLOPs counted: 4 head_dim
+//     per (query, head, visible position) — q·k and the weighted sum of v.
+//   BM_LogSumExp/<V>/<path>: log-sum-exp of 512 rows of V logits (GPT-2's
+//     50257, SmolLM's 49152), what scoring does at every position.
+// Paths: 0 scalar, 1 AVX2, 2 NEON (skipped when not available here).
+// Times are process CPU time (the machine is shared): run with OMP_NUM_THREADS=1
+// for per-core figures; see bench/README.md.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+extern "C" {
+#include "kernels/kernel_path.h"
+#include "kernels/kernels.h"
+}
+
+namespace {
+
+struct AttnModel {
+    const char *name;
+    uint32_t n_heads, n_kv, head_dim;
+};
+const AttnModel kModels[] = {{"gpt2-124m", 12, 12, 64}, {"smollm-135m", 9, 3, 64}, {"tinyllama-1.1b", 32, 4, 64}};
+constexpr uint32_t kSeq = 512;
+
+std::vector<float> random_floats(size_t n, uint32_t seed)
+{
+    std::mt19937 gen(seed);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    std::vector<float> x(n);
+    for (auto &v : x)
+        v = d(gen);
+    return x;
+}
+
+bool use_path(benchmark::State &state, int64_t p)
+{
+    auto path = static_cast<kvg_kernel_path>(p);
+    if (kvg_kernel_path_set(path) != 0) {
+        state.SkipWithError("kernel path not available on this machine");
+        return false;
+    }
+    state.SetLabel(kvg_kernel_path_name(path));
+    return true;
+}
+
+void BM_Attention(benchmark::State &state)
+{
+    const AttnModel &m = kModels[state.range(0)];
+    if (!use_path(state, state.range(1)))
+        return;
+    const size_t hd = m.head_dim, qw = m.n_heads * hd, kvw = m.n_kv * hd;
+    std::vector<float> q = random_floats(kSeq * qw, 1), k = random_floats(kSeq * kvw, 2),
+                       v = random_floats(kSeq * kvw, 3), out(kSeq * qw);
+    std::vector<uint32_t> row0(kSeq, 0), pos(kSeq);
+    for (uint32_t t = 0; t < kSeq; t++)
+        pos[t] = t;
+    kvg_attn_shape s = {m.n_heads, m.n_kv, m.head_dim, kSeq};
+    for (auto _ : state) {
+        kvg_attention(out.data(), q.data(), k.data(), v.data(), row0.data(), pos.data(), kSeq, &s);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    double flops = 4.0 * m.n_heads * hd * (double)kSeq * (kSeq + 1) / 2;
+    state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
+    state.counters["tokens/s"] = benchmark::Counter((double)kSeq * state.iterations(), benchmark::Counter::kIsRate);
+}
+
+void BM_LogSumExp(benchmark::State &state)
+{
+    const size_t V = static_cast<size_t>(state.range(0)), rows = kSeq;
+    if (!use_path(state, state.range(1)))
+        return;
+    std::vector<float> x = random_floats(rows * V, 4);
+    for (auto _ : state) {
+        double total = 0;
+        for (size_t r = 0; r < rows; r++)
+            total += kvg_logsumexp(x.data() + r * V, V);
+        benchmark::DoNotOptimize(total);
+    }
+    state.counters["elements/s"] =
+        benchmark::Counter((double)rows * V * state.iterations(), benchmark::Counter::kIsRate);
+    state.counters["rows/s"] = benchmark::Counter((double)rows * state.iterations(), benchmark::Counter::kIsRate);
+}
+
+void attention_args(benchmark::internal::Benchmark *b)
+{
+    b->ArgNames({"model", "path"});
+    for (int64_t m = 0; m < 3; m++)
+        for (int64_t p = 0; p < 3; p++)
+            b->Args({m, p});
+}
+
+void lse_args(benchmark::internal::Benchmark *b)
+{
+    b->ArgNames({"V", "path"});
+    for (int64_t v : {50257, 49152})
+        for (int64_t p = 0; p < 3; p++)
+            b->Args({v, p});
+}
+
+} // namespace
+
+BENCHMARK(BM_Attention)->Apply(attention_args)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LogSumExp)->Apply(lse_args)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
