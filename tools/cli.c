@@ -62,3 +62,22 @@ int cli_inputs_readable(const char *const *files, int n_files)
     }
     return 0;
 }
+
+int cli_each_input(const char *const *files, int n_files, cli_input_fn fn, void *user)
+{
+    if (n_files == 0)
+        return fn(user, stdin, "<stdin>");
+    for (int i = 0; i < n_files; i++) {
+        FILE *in = strcmp(files[i], "-") ? fopen(files[i], "r") : stdin;
+        if (!in) {
+            fprintf(stderr, "kvgram: %s: cannot open: %s\n", files[i], strerror(errno));
+            return -1;
+        }
+        int rc = fn(user, in, files[i]);
+        if (in != stdin)
+            fclose(in);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

@@ -30,4 +30,11 @@ int cli_progress_due(time_t *last, int force);
  * -1; returns 0 when all can be read. */
 int cli_inputs_readable(const char *const *files, int n_files);
 
+/* Runs fn on each input in turn, opened for reading (stdin when n_files is
+ * 0, and for "-"), closing each after. Stops at the first fn that returns
+ * non-zero and returns that; prints "kvgram: FILE: cannot open: REASON" and
+ * returns -1 for a file that cannot be opened. */
+typedef int (*cli_input_fn)(void *user, FILE *in, const char *name);
+int cli_each_input(const char *const *files, int n_files, cli_input_fn fn, void *user);
+
 #endif

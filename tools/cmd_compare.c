@@ -259,8 +259,10 @@ static int compare_chunk(run *r, size_t n, const char *name)
     return 0;
 }
 
-static int compare_stream(run *r, FILE *in, const char *name)
+/* Compares one input stream, chunk by chunk (a cli_input_fn). */
+static int compare_stream(void *user, FILE *in, const char *name)
 {
+    run *r = user;
     for (;;) {
         size_t n = 0;
         while (n < CHUNK_LINES) {
@@ -474,20 +476,8 @@ int cmd_compare(int argc, char **argv)
         kvg_errorf(&err, o.html, "is a directory; give a file name for the HTML report");
         goto fail;
     }
-    if (n_files == 0 && compare_stream(&r, stdin, "<stdin>"))
+    if (cli_each_input(files, n_files, compare_stream, &r))
         goto done;
-    for (int i = 0; i < n_files; i++) {
-        FILE *in = strcmp(files[i], "-") ? fopen(files[i], "r") : stdin;
-        if (!in) {
-            fprintf(stderr, "kvgram: %s: cannot open: %s\n", files[i], strerror(errno));
-            goto done;
-        }
-        int bad = compare_stream(&r, in, files[i]);
-        if (in != stdin)
-            fclose(in);
-        if (bad)
-            goto done;
-    }
     if (r.sum.n == 0) {
         kvg_errorf(&err, n_files ? files[0] : "<stdin>", "no tokens to compare (empty input)");
         goto fail;

@@ -109,6 +109,14 @@ grep -Eqi 'https?://|src=' "$tmp/out.html" && fail "HTML refers to the network" 
 tail -n 1 "$tmp/norules.jsonl" | grep -q '"rules":null,"rules_note":' && pass || fail "no note without --rules"
 grep -q '"rule"' "$tmp/norules.jsonl" && fail "rule fields without --rules" || pass
 
+# Standard input (no FILE, or -) gives the same lines.
+"$KVG_BIN" compare -m "$tmp/tf.kvg" -n "$tmp/n2.kvg" --rules "$tmp/r3.kvg" --json - < "$tmp/test.txt" > "$tmp/stdin.jsonl" &&
+    cmp -s "$tmp/stdin.jsonl" "$tmp/out.jsonl" && pass || fail "stdin output differs"
+head -n 1 "$tmp/test.txt" > "$tmp/first.txt"
+tail -n 1 "$tmp/test.txt" | "$KVG_BIN" compare -m "$tmp/tf.kvg" -n "$tmp/n2.kvg" --rules "$tmp/r3.kvg" --json - \
+    "$tmp/first.txt" - > "$tmp/mixed.jsonl" && cmp -s "$tmp/mixed.jsonl" "$tmp/out.jsonl" && pass ||
+    fail "FILE then - differs from the whole file"
+
 # Thread count does not change the output.
 "$KVG_BIN" compare -t 1 -m "$tmp/tf.kvg" -n "$tmp/n2.kvg" --rules "$tmp/r3.kvg" --json "$tmp/t1.jsonl" \
     "$tmp/test.txt" > /dev/null && cmp -s "$tmp/t1.jsonl" "$tmp/out.jsonl" && pass || fail "-t 1 output differs"
