@@ -17,6 +17,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_ngram(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -9,6 +9,8 @@
 
 const kvg_command kvg_commands[] = {
     {"bench", "measure speed: load time and scoring throughput", cmd_bench},
+    {"compare", "a transformer vs a token-level n-gram model, token by token (agreement, KL, suffix rules)",
+     cmd_compare},
     {"convert", "convert a model (ARPA n-gram) into a .kvg file", cmd_convert},
     {"generate", "continue a prompt with a transformer (greedy or sampled)", cmd_generate},
     {"info", "show a .kvg file's header, metadata and tensor table", cmd_info},
