@@ -267,9 +267,7 @@ static int run(const lens_cli *o, kvg_error *err)
             kvg_errorf(err, o->html, "out of memory");
             goto done;
         }
-        if (!strcmp(o->html, "-"))
-            fwrite(page.p, 1, page.len, stdout);
-        else if (html_file_write(o->html, page.p, page.len, err))
+        if (html_file_write(o->html, page.p, page.len, err))
             goto done;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
