@@ -38,6 +38,12 @@ int kvg_tokenizer_from_hf(const char *dir, kvg_tokenizer **out, kvg_error *err);
  * adds_bos 1, as llama2.c runs it. */
 int kvg_tokenizer_from_llama2c(const char *tok_bin, uint32_t vocab_size, kvg_tokenizer **out, kvg_error *err);
 
+/* A synthetic byte-level BPE tokenizer of n_tokens ids (257 .. 65793), for
+ * benchmark models with no real vocabulary (tokenizer_synth.c): ids 0..255
+ * the bytes, then two-byte merges, last "<|endoftext|>" (BOS = EOS, not
+ * prepended). */
+int kvg_tokenizer_synthetic(uint32_t n_tokens, kvg_tokenizer **out, kvg_error *err);
+
 /* Adds the tokenizer's tokenizer.* metadata and tensors to a file being written. */
 int kvg_tokenizer_write(const kvg_tokenizer *t, kvg_writer *w, kvg_error *err);
 

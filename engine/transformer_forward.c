@@ -3,10 +3,24 @@
  * Shapes: a batch of T tokens; x is the residual stream [T, d]. Each family's
  * function reads top to bottom in the order the computation happens; the
  * pieces they share (embedding, the attention sub-block, the MLP, the
- * unembedding) are the static functions above them. */
+ * unembedding) are the static functions above them.
+ *
+ * Threads: the whole pass runs on the OpenMP team. kvg_matmul and
+ * kvg_attention parallelize inside; every other op (embedding, norms, RoPE,
+ * cache writes, activations, residual adds) is split here into pieces of
+ * fixed size -- one token's row, or PIECE elements -- handed out to the
+ * threads. The pieces do not depend on the thread count and each is computed
+ * whole by one thread, so results are bit-identical on any number of threads.
+ * Kernels are called from inside these loops one piece at a time, on one
+ * thread each; nested parallel regions stay inactive (OpenMP's default), so
+ * nothing oversubscribes. */
 #include <string.h>
 
 #include "transformer.h"
+
+/* Elements per piece of an element-wise op: a multiple of every SIMD width,
+ * large enough that a piece costs far more than handing it out. */
+#define PIECE 4096
 
 /* Shorthands for one pass. */
 typedef struct pass {
@@ -19,6 +33,9 @@ typedef struct pass {
     int failed;       /* a kernel ran out of memory */
 } pass;
 
+/* Run a loop on the team only when it is worth waking it (same threshold as the kernels). */
+#define WORTH_THREADS(work) ((double)(work) >= KVG_PARALLEL_MIN_WORK)
+
 static void matmul(pass *p, float *y, const float *x, kvg_tf_matrix w, const float *bias, size_t n_in, size_t n_out)
 {
     p->failed |= kvg_matmul(y, x, w.data, w.type, bias, p->T, n_in, n_out) != 0;
@@ -28,6 +45,7 @@ static void matmul(pass *p, float *y, const float *x, kvg_tf_matrix w, const flo
 static void embed(pass *p, float *x)
 {
     const kvg_tf_config *c = p->c;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * c->d_model))
     for (size_t t = 0; t < p->T; t++) {
         kvg_row_to_f32(p->m->tok_embd.data, p->m->tok_embd.type, c->d_model, p->b->tokens[t], x + t * c->d_model);
         if (p->m->pos_embd)
@@ -38,10 +56,52 @@ static void embed(pass *p, float *x)
 /* The model's norm (RMSNorm for llama, LayerNorm for the others): out = norm(x). */
 static void norm(pass *p, float *out, const float *x, const float *w, const float *bias)
 {
-    if (p->c->arch == KVG_ARCH_LLAMA)
-        kvg_rmsnorm(out, x, w, p->T, p->c->d_model, (float)p->c->norm_eps);
-    else
-        kvg_layernorm(out, x, w, bias, p->T, p->c->d_model, (float)p->c->norm_eps);
+    const size_t d = p->c->d_model;
+    const float eps = (float)p->c->norm_eps;
+    const int rms = p->c->arch == KVG_ARCH_LLAMA;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * d))
+    for (size_t t = 0; t < p->T; t++) {
+        if (rms)
+            kvg_rmsnorm(out + t * d, x + t * d, w, 1, d, eps);
+        else
+            kvg_layernorm(out + t * d, x + t * d, w, bias, 1, d, eps);
+    }
+}
+
+/* x[n] = act(x[n]) in pieces. */
+static void activate(void (*act)(float *, size_t), float *x, size_t n)
+{
+    const size_t n_pieces = (n + PIECE - 1) / PIECE;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(n))
+    for (size_t i = 0; i < n_pieces; i++)
+        act(x + i * PIECE, n - i * PIECE < PIECE ? n - i * PIECE : PIECE);
+}
+
+/* gate[n] = silu(gate) * up, in pieces. */
+static void swiglu(float *gate, const float *up, size_t n)
+{
+    const size_t n_pieces = (n + PIECE - 1) / PIECE;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(n))
+    for (size_t i = 0; i < n_pieces; i++)
+        kvg_swiglu(gate + i * PIECE, up + i * PIECE, n - i * PIECE < PIECE ? n - i * PIECE : PIECE);
+}
+
+/* x[n] += y[n] (the residual adds), in pieces. */
+static void add(float *x, const float *y, size_t n)
+{
+    const size_t n_pieces = (n + PIECE - 1) / PIECE;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(n))
+    for (size_t i = 0; i < n_pieces; i++)
+        kvg_add(x + i * PIECE, y + i * PIECE, n - i * PIECE < PIECE ? n - i * PIECE : PIECE);
+}
+
+/* RoPE on x[T, n_heads, head_dim], one token at a time. */
+static void rope(pass *p, float *x, uint32_t n_heads)
+{
+    const size_t width = (size_t)n_heads * p->c->head_dim;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * width))
+    for (size_t t = 0; t < p->T; t++)
+        kvg_rope_apply(x + t * width, p->b->pos + t, 1, n_heads, &p->c->rope, p->m->inv_freq);
 }
 
 /* out[T, d] = attention sub-block of layer L on the normed input h[T, d]:
@@ -59,11 +119,12 @@ static void attention(pass *p, uint32_t L, float *out, const float *h)
     matmul(p, s->k, h, l->wk, l->bk, d, kv_width);  /* k [T, n_kv*hd] */
     matmul(p, s->v, h, l->wv, l->bv, d, kv_width);  /* v [T, n_kv*hd] */
     if (c->rope.rot_dims) {
-        kvg_rope_apply(s->q, p->b->pos, p->T, c->n_heads, &c->rope, p->m->inv_freq);
-        kvg_rope_apply(s->k, p->b->pos, p->T, c->n_kv_heads, &c->rope, p->m->inv_freq);
+        rope(p, s->q, c->n_heads);
+        rope(p, s->k, c->n_kv_heads);
     }
     /* cache[L][row0 + pos] = k, v */
     size_t layer_off = (size_t)L * s->n_rows * kv_width;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * kv_width))
     for (size_t t = 0; t < p->T; t++) {
         size_t at = layer_off + ((size_t)p->b->row0[t] + p->b->pos[t]) * kv_width;
         memcpy(s->k_cache + at, s->k + t * kv_width, kv_width * sizeof(float));
@@ -89,15 +150,13 @@ static void mlp(pass *p, uint32_t L, float *out, const float *h)
     if (l->w_gate.data) {
         matmul(p, s->hb, h, l->w_gate, NULL, d, ffn);                     /* hb [T, ffn] = gate h */
         matmul(p, s->hb2, h, l->w_up, NULL, d, ffn);                      /* hb2 [T, ffn] = up h */
-        kvg_swiglu(s->hb, s->hb2, n);
+        swiglu(s->hb, s->hb2, n);
     } else {
         matmul(p, s->hb, h, l->w_up, l->b_up, d, ffn);                    /* hb [T, ffn] */
-        if (c->activation == KVG_ACT_GELU_TANH)
-            kvg_gelu_tanh(s->hb, n);
-        else if (c->activation == KVG_ACT_GELU)
-            kvg_gelu_erf(s->hb, n);
-        else
-            kvg_silu(s->hb, n);
+        activate(c->activation == KVG_ACT_GELU_TANH ? kvg_gelu_tanh
+                 : c->activation == KVG_ACT_GELU    ? kvg_gelu_erf
+                                                    : kvg_silu,
+                 s->hb, n);
     }
     matmul(p, out, s->hb, l->w_down, l->b_down, ffn, d);                   /* out [T, d] */
 }
@@ -135,10 +194,10 @@ static void llama_forward(pass *p, float *logits)
         const kvg_tf_layer *l = &p->m->layers[L];
         norm(p, s->xb, s->x, l->attn_norm, NULL);       /* x += attn(rmsnorm(x)) */
         attention(p, L, s->xb2, s->xb);
-        kvg_add(s->x, s->xb2, n);
+        add(s->x, s->xb2, n);
         norm(p, s->xb, s->x, l->ffn_norm, NULL);        /* x += mlp(rmsnorm(x)) */
         mlp(p, L, s->xb2, s->xb);
-        kvg_add(s->x, s->xb2, n);
+        add(s->x, s->xb2, n);
         residual_hook(p, L);
     }
     unembed(p, logits);
@@ -154,10 +213,10 @@ static void gpt2_forward(pass *p, float *logits)
         const kvg_tf_layer *l = &p->m->layers[L];
         norm(p, s->xb, s->x, l->attn_norm, l->attn_norm_b); /* x += attn(ln_1(x)) */
         attention(p, L, s->xb2, s->xb);
-        kvg_add(s->x, s->xb2, n);
+        add(s->x, s->xb2, n);
         norm(p, s->xb, s->x, l->ffn_norm, l->ffn_norm_b);   /* x += mlp(ln_2(x)) */
         mlp(p, L, s->xb2, s->xb);
-        kvg_add(s->x, s->xb2, n);
+        add(s->x, s->xb2, n);
         residual_hook(p, L);
     }
     unembed(p, logits);                                 /* ln_f, then x · wte^T */
@@ -177,13 +236,13 @@ static void gptneox_forward(pass *p, float *logits)
         attention(p, L, s->xb2, s->xb);
         if (p->c->parallel_residual) {
             norm(p, s->xb, s->x, l->ffn_norm, l->ffn_norm_b); /* ln_2 of the block input */
-            kvg_add(s->x, s->xb2, n);
+            add(s->x, s->xb2, n);
         } else {
-            kvg_add(s->x, s->xb2, n);
+            add(s->x, s->xb2, n);
             norm(p, s->xb, s->x, l->ffn_norm, l->ffn_norm_b);
         }
         mlp(p, L, s->xb2, s->xb);
-        kvg_add(s->x, s->xb2, n);
+        add(s->x, s->xb2, n);
         residual_hook(p, L);
     }
     unembed(p, logits);

@@ -3,8 +3,8 @@
  * throughput on one thread and on N, and optionally the cost of converting
  * its source.
  *
- * The model's general.kind picks the benchmark (bench_kinds[]); only n-gram
- * models have one so far. Phases run in an order that keeps them from
+ * The model's general.kind picks the benchmark: n-gram models here
+ * (bench_kinds[]), transformers in bench_transformer.c. Phases run in an order that keeps them from
  * disturbing each other: the ARPA conversions first, in child processes
  * forked while this process is still small (a child's peak RSS counts the
  * pages it inherits); then scoring; then the load times, with no mapping of
@@ -28,6 +28,7 @@
 
 #include "arpa_convert.h"
 #include "arpa_reader.h"
+#include "bench_transformer.h"
 #include "cli.h"
 #include "commands.h"
 #include "kvg_reader.h"
@@ -36,9 +37,29 @@
 #include "strbuf.h"
 
 static const char *const bench_help =
-    "usage: kvgram bench -m MODEL.kvg --text FILE [options]\n"
+    "usage: kvgram bench -m NGRAM.kvg --text FILE [options]\n"
+    "       kvgram bench -m TRANSFORMER.kvg [--seq N] [--batch B] [options]\n"
     "\n"
-    "Measures one model's speed in one run and prints a table (or one JSON line):\n"
+    "Measures one model's speed in one run and prints a table (or one JSON line).\n"
+    "\n"
+    "Transformers: scoring throughput. Each pass scores B sequences of N random\n"
+    "token ids packed into one batch (B x N tokens through the model, logits at\n"
+    "every position that has a next token, log-softmax over the vocabulary for\n"
+    "each target: the work of `kvgram score`), on --threads threads; one untimed\n"
+    "warm-up pass, then R timed ones. Prints tokens/s (best and median pass, wall\n"
+    "clock), tokens per CPU-second (process user + system time: the steadier\n"
+    "figure on a shared machine), scratch bytes and peak RSS.\n"
+    "  --seq N              tokens per sequence (default 512, or the context length\n"
+    "                       if shorter)\n"
+    "  --batch B            sequences per pass (default 1)\n"
+    "JSON keys: model, kind, arch, n_layers, d_model, n_heads, n_kv_heads, ffn_dim,\n"
+    "vocab_size, dtype (the block matrices), embd_dtype, kernels (scalar / avx2 /\n"
+    "neon), seq, batch, threads, repeat, tokens_per_pass, tokens_per_s (best pass),\n"
+    "tokens_per_s_median, tokens_per_cpu_s, tokens_per_cpu_s_median,\n"
+    "seconds_per_pass_{min,median}, cpu_seconds_per_pass_{min,median}, mean_logprob\n"
+    "(ln p per scored token), file_bytes, scratch_bytes, peak_rss_kib.\n"
+    "\n"
+    "N-gram models:\n"
     "\n"
     "  size        file bytes, n-grams (entries of every order, the blanks that\n"
     "              complete the trie included; the per-order counts stored in the\n"
@@ -62,16 +83,16 @@ static const char *const bench_help =
     "              removed afterwards) in a child process: wall time (min and\n"
     "              median of R runs) and the child's peak RSS (max over runs)\n"
     "\n"
-    "  -m, --model FILE     the model (.kvg); n-gram models only for now\n"
-    "  --text FILE          the text to score, one sentence per line\n"
-    "  --threads N          threads for the N-thread runs (default: OMP_NUM_THREADS,\n"
-    "                       else all cores)\n"
+    "  -m, --model FILE     the model (.kvg): an n-gram model or a transformer\n"
+    "  --text FILE          n-grams: the text to score, one sentence per line\n"
+    "  --threads N          threads for the N-thread runs, and a transformer's threads\n"
+    "                       (default: OMP_NUM_THREADS, else all cores)\n"
     "  --repeat R           runs of each measurement (default 5)\n"
-    "  --arpa FILE          also measure converting FILE (.arpa or .arpa.gz)\n"
+    "  --arpa FILE          n-grams: also measure converting FILE (.arpa or .arpa.gz)\n"
     "  --json               one JSON object on one line instead of the table\n"
     "  -h, --help           this help\n"
     "\n"
-    "JSON keys: model, kind, order, quantization, file_bytes, ngrams, ngrams_stored\n"
+    "N-gram JSON keys: model, kind, order, quantization, file_bytes, ngrams, ngrams_stored\n"
     "(per order), bytes_per_ngram, repeat, load_warm_ms_min, load_warm_ms_median,\n"
     "load_cold_ms_min, load_cold_ms_median, cold_cached_fraction (largest share of\n"
     "the file still cached after a drop, 0..1), text, lines, tokens, threads,\n"
@@ -86,6 +107,7 @@ static const char *const bench_help =
 typedef struct bench_options {
     const char *model, *text, *arpa;
     int threads, repeat, json;
+    int seq, batch; /* transformers; 0 when not given */
 } bench_options;
 
 /* ---- timing ---- */
@@ -351,17 +373,25 @@ static int ngram_score_pass(const kvg_ngram *m, const bench_text *t, int threads
     {
 #pragma omp single nowait
         got = omp_get_num_threads();
-        kvg_line_score ls = {0};
-        ls.cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
-#pragma omp for schedule(dynamic, 16)
-        for (size_t i = 0; i < t->n_lines; i++) {
-            if (kvg_ngram_score_line(m, t->line[i], t->len[i], 1, 1, &ls))
+        /* as `kvgram score` does: groups of lines scored interleaved */
+        kvg_line_score ls[KVG_LINE_GROUP];
+        memset(ls, 0, sizeof ls);
+        kvg_ngram_cache *cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
+        for (int g = 0; g < KVG_LINE_GROUP; g++)
+            ls[g].cache = cache;
+        size_t n_groups = (t->n_lines + KVG_LINE_GROUP - 1) / KVG_LINE_GROUP;
+#pragma omp for schedule(dynamic, 2)
+        for (size_t grp = 0; grp < n_groups; grp++) {
+            size_t i0 = grp * KVG_LINE_GROUP, k = t->n_lines - i0 < KVG_LINE_GROUP ? t->n_lines - i0 : KVG_LINE_GROUP;
+            if (kvg_ngram_score_lines(m, k, (const char *const *)&t->line[i0], &t->len[i0], 1, 1, ls))
                 failed = 1;
             else
-                n += ls.n;
+                for (size_t j = 0; j < k; j++)
+                    n += ls[j].n;
         }
-        free(ls.tokens);
-        kvg_ngram_cache_free(ls.cache);
+        for (int g = 0; g < KVG_LINE_GROUP; g++)
+            free(ls[g].tokens);
+        kvg_ngram_cache_free(cache);
     }
     *seconds = now_s() - t0;
     *tokens = n;
@@ -661,7 +691,7 @@ static int parse_count(const char *opt, const char *arg, long max, int *out)
 
 static int parse_options(int argc, char **argv, bench_options *o)
 {
-    *o = (bench_options){NULL, NULL, NULL, omp_get_max_threads(), 5, 0};
+    *o = (bench_options){NULL, NULL, NULL, omp_get_max_threads(), 5, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         const char **file = NULL;
@@ -682,6 +712,14 @@ static int parse_options(int argc, char **argv, bench_options *o)
             if (parse_count(a, next, 1000, &o->repeat))
                 return 2;
             i++;
+        } else if (!strcmp(a, "--seq")) {
+            if (parse_count(a, next, 1 << 20, &o->seq))
+                return 2;
+            i++;
+        } else if (!strcmp(a, "--batch")) {
+            if (parse_count(a, next, 1 << 16, &o->batch))
+                return 2;
+            i++;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -698,8 +736,6 @@ static int parse_options(int argc, char **argv, bench_options *o)
     }
     if (!o->model)
         return cli_usage_error("bench", "missing -m MODEL.kvg");
-    if (!o->text)
-        return cli_usage_error("bench", "missing --text FILE");
     return 0;
 }
 
@@ -728,6 +764,16 @@ int cmd_bench(int argc, char **argv)
         kind_name[n] = '\0';
     }
     kvg_close(f);
+    if (!strcmp(kind_name, "transformer")) {
+        if (o.text || o.arpa)
+            return cli_usage_error("bench", "%s is for n-gram models", o.text ? "--text" : "--arpa");
+        tf_bench_options t = {o.model, (uint32_t)o.seq, o.batch ? (uint32_t)o.batch : 1, o.threads, o.repeat, o.json};
+        return bench_transformer(&t);
+    }
+    if (o.seq || o.batch)
+        return cli_usage_error("bench", "%s is for transformers", o.seq ? "--seq" : "--batch");
+    if (!o.text)
+        return cli_usage_error("bench", "missing --text FILE");
     bench_report r;
     memset(&r, 0, sizeof r);
     for (size_t k = 0; k < sizeof bench_kinds / sizeof bench_kinds[0] && !r.kind; k++)
@@ -738,7 +784,7 @@ int cmd_bench(int argc, char **argv)
         }
     if (!r.kind) {
         if (kind_name[0])
-            fprintf(stderr, "kvgram: %s: cannot bench a model of kind \"%s\" (n-gram models only for now)\n",
+            fprintf(stderr, "kvgram: %s: cannot bench a model of kind \"%s\" (n-gram models and transformers only)\n",
                     o.model, kind_name);
         else
             fprintf(stderr, "kvgram: %s: no general.kind in the metadata: not a model kvgram can bench\n",

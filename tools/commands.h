@@ -23,6 +23,7 @@ int cmd_ngram(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_lens(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 /* The table main() dispatches on, ended by a {NULL} row. */
 extern const kvg_command kvg_commands[];

@@ -18,6 +18,7 @@ const kvg_command kvg_commands[] = {
     {"ngram", "estimate an n-gram model from text (`ngram build`, like KenLM lmplz)", cmd_ngram},
     {"quantize", "re-encode a transformer's matrices: f32, f16, bf16, q8_0, q4_0", cmd_quantize},
     {"score", "score text, one sentence per line: log-probs and perplexity", cmd_score},
+    {"synth", "write a random-weight transformer of a real model's shapes (benchmarks)", cmd_synth},
     {"tokenize", "text to token ids (and back) with a model's tokenizer", cmd_tokenize},
     {"verify", "check every checksum and all padding of a .kvg file", cmd_verify},
     {NULL, NULL, NULL},

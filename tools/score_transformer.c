@@ -303,6 +303,11 @@ int score_transformer(const tf_score_options *o, const kvg_file *f, const char *
     int rc = 1;
     if (o->threads)
         omp_set_num_threads(o->threads);
+    /* Tokenizing runs on the team and the kernels open their own regions
+     * from serial code; a region inside a region must never get a second
+     * team (OMP_NESTED / OMP_MAX_ACTIVE_LEVELS in the environment), or the
+     * threads would multiply. */
+    omp_set_max_active_levels(1);
     if (kvg_transformer_open(f, &m, &err))
         goto fail;
     if (!kvg_meta_find(f, "tokenizer.n_tokens")) {

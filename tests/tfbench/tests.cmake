@@ -1,0 +1,9 @@
+# tests/tfbench/: benchmark models (`kvgram synth`), the transformer benchmark
+# (`kvgram bench -m TRANSFORMER`) and thread-count independence of scoring.
+kvg_add_sh_test(test_synth tests/tfbench/test_synth.sh)
+kvg_add_sh_test(test_bench_transformer tests/tfbench/test_bench_transformer.sh)
+kvg_add_sh_test(test_score_threads tests/tfbench/test_score_threads.sh)
+# Shared, oversubscribed machines: idle OpenMP threads sleep (speed is measured
+# in benchmarks, not here).
+set_property(TEST test_synth test_bench_transformer test_score_threads
+             APPEND PROPERTY ENVIRONMENT OMP_WAIT_POLICY=passive)
