@@ -33,7 +33,7 @@ static const char *const lens_help =
     "  -f, --file FILE    read the texts from FILE, one per line\n"
     "  --top K            tokens per list (default 5)\n"
     "  --json OUT         one JSON object per text into OUT (- for stdout)\n"
-    "  --html OUT         a self-contained page: layers x positions heatmap\n"
+    "  --html OUT         a self-contained page: layers x positions heatmap (- for stdout)\n"
     "  --no-heads         skip the per-head lens (the costliest part)\n"
     "  --no-nearest       skip the nearest-embedding lists\n"
     "  --no-bos           do not prepend BOS\n"

@@ -35,10 +35,10 @@ void html_page_end(strbuf *b, const char *js);
  * JSON.parse(document.getElementById(ID).textContent). */
 void html_json_embed(strbuf *b, const char *id, const char *json, size_t n);
 
-/* Writes data[0..n) to path whole: into a temporary next to it, renamed over
- * path only when everything was written, so a failure leaves no partial
- * file. For any report file (HTML, JSON). Returns 0, or -1 with err naming
- * the path. */
+/* Writes data[0..n) to path whole (text_output.h: a temporary beside it,
+ * renamed over path only when everything was written, so a failure leaves
+ * no partial file); "-" writes to stdout. For any report file (HTML, JSON).
+ * Returns 0, or -1 with err naming the path. */
 int html_file_write(const char *path, const char *data, size_t n, kvg_error *err);
 
 #endif

@@ -25,7 +25,7 @@ static const char css[] =
     "td.cell:hover{outline:2px solid #d40}\n"
     "#info{position:sticky;top:0;background:#fffbe8;border:1px solid #e0d8b0;padding:.5em 1em;"
     "font:12px ui-monospace,monospace;white-space:pre-wrap;min-height:3em;z-index:1}\n"
-    ".legend span{display:inline-block;width:2.5em;text-align:center;font-size:11px}\n";
+    ".legend span{display:inline-block;width:3.2em;text-align:center;font-size:11px;border:1px solid #ddd}\n";
 
 static const char js[] =
     "(function () {\n"

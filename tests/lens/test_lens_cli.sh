@@ -45,6 +45,12 @@ if head -n 1 "$tmp/lens.jsonl" | cmp -s - "$tmp/one.jsonl"; then pass; else fail
 grep -q '<script type="application/json" id="lens-data">' "$tmp/one.html" && pass || fail "no data block in the page"
 ls "$tmp" | grep -q 'tmp-' && fail "a temporary was left: $(ls "$tmp")" || pass
 
+# --html - : the page on stdout, nothing else there
+run lens -m "$tmp/s.kvg" "The cat" --html -
+expect_ok "lens --html -"
+[ "$(head -c 15 "$tmp/stdout")" = "<!DOCTYPE html>" ] && [ "$(grep -c '^{"line"' "$tmp/stdout")" -eq 0 ] && pass ||
+    fail "--html -: stdout is not just the page"
+
 # --top 1, --no-heads, --no-nearest
 run lens -m "$tmp/s.kvg" "The cat" --top 1 --no-heads --no-nearest --json -
 expect_ok "lens --no-heads --no-nearest"
