@@ -1,0 +1,187 @@
+/* matmul_avx2.c — kvg_matmul on AVX2 + FMA (+ F16C for f16 weights).
+ *
+ * Batches (n_tok >= GEMV_MAX_TOK + 1) go through the blocked GEMM of
+ * matmul_blocked.h with an AVX2 packer (8×8 tiles of W converted to f32 and
+ * transposed in registers) and a 6×16 micro-kernel: 12 ymm accumulators,
+ * 2 panel loads and 6 broadcasts per k, 12 FMAs. Single tokens (generation)
+ * and tiny batches take a matrix-vector path instead: each W row is converted
+ * 8 elements at a time straight into dot products (4 rows at once), with no
+ * packing to amortize. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "kernels_simd.h"
+#include "matmul_blocked.h"
+
+enum { GEMV_MAX_TOK = 2, GEMV_ROWS = 4 };
+
+/* Bytes per row of a quantized [*, n_in] matrix. */
+static size_t q_row_bytes(kvg_dtype wtype, size_t n_in)
+{
+    return n_in / 32 * (wtype == KVG_DTYPE_Q8_0 ? sizeof(kvg_block_q8_0) : sizeof(kvg_block_q4_0));
+}
+
+/* Elements k .. k+7 of row r of W as f32 (k % 8 == 0; k + 8 <= n_in). */
+static inline __m256 load8(const void *w, kvg_dtype wtype, size_t n_in, size_t r, size_t k)
+{
+    switch (wtype) {
+    case KVG_DTYPE_F16:
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + r * n_in + k)));
+    case KVG_DTYPE_BF16: {
+        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + r * n_in + k));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    case KVG_DTYPE_Q8_0: {
+        const kvg_block_q8_0 *blk =
+            (const kvg_block_q8_0 *)((const unsigned char *)w + r * q_row_bytes(wtype, n_in)) + k / 32;
+        __m128i q = _mm_loadl_epi64((const __m128i *)(blk->qs + k % 32));
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(blk->d));
+        return _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+    }
+    case KVG_DTYPE_Q4_0: {
+        const kvg_block_q4_0 *blk =
+            (const kvg_block_q4_0 *)((const unsigned char *)w + r * q_row_bytes(wtype, n_in)) + k / 32;
+        size_t o = k % 32; /* elements 0..15: low nibbles of bytes 0..15; 16..31: high nibbles */
+        __m256i q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk->qs + o % 16)));
+        q = o < 16 ? _mm256_and_si256(q, _mm256_set1_epi32(15)) : _mm256_srli_epi32(q, 4);
+        q = _mm256_sub_epi32(q, _mm256_set1_epi32(8));
+        return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(blk->d)), _mm256_cvtepi32_ps(q));
+    }
+    default:
+        return _mm256_loadu_ps((const float *)w + r * n_in + k);
+    }
+}
+
+/* r[0..7] (8 rows of 8) become their transpose: r[j] holds column j. */
+static inline void transpose8(__m256 r[8])
+{
+    __m256 t[8], s[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        s[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm256_permute2f128_ps(s[j], s[j + 4], 0x20);
+        r[j + 4] = _mm256_permute2f128_ps(s[j], s[j + 4], 0x31);
+    }
+}
+
+static void pack_w_avx2(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
+                        size_t kc)
+{
+    size_t kv = kc / 8 * 8;
+    for (size_t half = 0; half < KGEMM_NR / 8; half++) {
+        size_t rh = half * 8; /* rows rh .. rh+7 of the panel */
+        for (size_t k = 0; k < kv; k += 8) {
+            __m256 v[8];
+            for (size_t i = 0; i < 8; i++)
+                v[i] = rh + i < nr ? load8(w, wtype, n_in, r0 + rh + i, k0 + k) : _mm256_setzero_ps();
+            transpose8(v);
+            for (size_t j = 0; j < 8; j++)
+                _mm256_storeu_ps(dst + (k + j) * KGEMM_NR + rh, v[j]);
+        }
+    }
+    if (kv < kc) { /* float types only: quantized n_in is whole blocks of 32 */
+        float row[8];
+        for (size_t r = 0; r < KGEMM_NR; r++) {
+            if (r < nr)
+                kvg_row_span_to_f32(w, wtype, n_in, r0 + r, k0 + kv, kc - kv, row);
+            for (size_t k = kv; k < kc; k++)
+                dst[k * KGEMM_NR + r] = r < nr ? row[k - kv] : 0.0f;
+        }
+    }
+}
+
+static void micro_avx2(size_t kc, const float *const a[KGEMM_MR], const float *panel, float *c, size_t ldc, int first,
+                       const float *bias)
+{
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (first) {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+    } else {
+#define LOAD_ROW(i) c##i##0 = _mm256_loadu_ps(c + i * ldc), c##i##1 = _mm256_loadu_ps(c + i * ldc + 8)
+        LOAD_ROW(0); LOAD_ROW(1); LOAD_ROW(2); LOAD_ROW(3); LOAD_ROW(4); LOAD_ROW(5);
+#undef LOAD_ROW
+    }
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (size_t k = 0; k < kc; k++, panel += KGEMM_NR) {
+        __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8), x;
+#define FMA_ROW(i)                                  \
+    x = _mm256_broadcast_ss(a##i + k);              \
+    c##i##0 = _mm256_fmadd_ps(x, b0, c##i##0);      \
+    c##i##1 = _mm256_fmadd_ps(x, b1, c##i##1)
+        FMA_ROW(0); FMA_ROW(1); FMA_ROW(2); FMA_ROW(3); FMA_ROW(4); FMA_ROW(5);
+#undef FMA_ROW
+    }
+    if (bias) {
+        __m256 b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
+#define ADD_BIAS(i) c##i##0 = _mm256_add_ps(c##i##0, b0), c##i##1 = _mm256_add_ps(c##i##1, b1)
+        ADD_BIAS(0); ADD_BIAS(1); ADD_BIAS(2); ADD_BIAS(3); ADD_BIAS(4); ADD_BIAS(5);
+#undef ADD_BIAS
+    }
+#define STORE_ROW(i) _mm256_storeu_ps(c + i * ldc, c##i##0), _mm256_storeu_ps(c + i * ldc + 8, c##i##1)
+    STORE_ROW(0); STORE_ROW(1); STORE_ROW(2); STORE_ROW(3); STORE_ROW(4); STORE_ROW(5);
+#undef STORE_ROW
+}
+
+static float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* y[t, r] for one token t and rows r0 .. r0+nr-1 (nr <= GEMV_ROWS): 8-lane
+ * dot products over the vector part of k, then the tail, then the bias. */
+static void gemv_rows(float *yt, const float *xt, const void *w, kvg_dtype wtype, const float *b, size_t n_in,
+                      size_t r0, size_t nr)
+{
+    __m256 acc[GEMV_ROWS] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    size_t kv = n_in / 8 * 8;
+    for (size_t k = 0; k < kv; k += 8) {
+        __m256 xv = _mm256_loadu_ps(xt + k);
+        for (size_t i = 0; i < nr; i++)
+            acc[i] = _mm256_fmadd_ps(load8(w, wtype, n_in, r0 + i, k), xv, acc[i]);
+    }
+    for (size_t i = 0; i < nr; i++) {
+        float s = hsum(acc[i]);
+        if (kv < n_in) {
+            float tail[8];
+            kvg_row_span_to_f32(w, wtype, n_in, r0 + i, kv, n_in - kv, tail);
+            for (size_t k = kv; k < n_in; k++)
+                s += tail[k - kv] * xt[k];
+        }
+        yt[r0 + i] = s + (b ? b[r0 + i] : 0.0f);
+    }
+}
+
+static void gemv(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok, size_t n_in,
+                 size_t n_out)
+{
+    long n_groups = (long)((n_out + GEMV_ROWS - 1) / GEMV_ROWS);
+#pragma omp parallel for schedule(static) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
+    for (long g = 0; g < n_groups; g++) {
+        size_t r0 = (size_t)g * GEMV_ROWS, nr = n_out - r0 < GEMV_ROWS ? n_out - r0 : GEMV_ROWS;
+        for (size_t t = 0; t < n_tok; t++)
+            gemv_rows(y + t * n_out, x + t * n_in, w, wtype, b, n_in, r0, nr);
+    }
+}
+
+int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                    size_t n_in, size_t n_out)
+{
+    if (n_tok <= GEMV_MAX_TOK) {
+        gemv(y, x, w, wtype, b, n_tok, n_in, n_out);
+        return 0;
+    }
+    static const kgemm_path path = {pack_w_avx2, micro_avx2};
+    return kgemm_run(&path, y, x, w, wtype, b, n_tok, n_in, n_out);
+}
