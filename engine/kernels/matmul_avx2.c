@@ -1,20 +1,17 @@
-/* matmul_avx2.c — kvg_matmul on AVX2 + FMA (+ F16C for f16 weights).
+/* matmul_avx2.c — kvg_matmul on AVX2 + FMA (+ F16C for f16 weights): the
+ * blocked GEMM of matmul_blocked.h with an AVX2 packer (8×8 tiles of W
+ * converted to f32 and transposed in registers) and a 6×16 micro-kernel:
+ * 12 ymm accumulators, 2 panel loads and 6 broadcasts per k, 12 FMAs.
  *
- * Batches (n_tok >= GEMV_MAX_TOK + 1) go through the blocked GEMM of
- * matmul_blocked.h with an AVX2 packer (8×8 tiles of W converted to f32 and
- * transposed in registers) and a 6×16 micro-kernel: 12 ymm accumulators,
- * 2 panel loads and 6 broadcasts per k, 12 FMAs. Single tokens (generation)
- * and tiny batches take a matrix-vector path instead: each W row is converted
- * 8 elements at a time straight into dot products (4 rows at once), with no
- * packing to amortize. */
+ * Every batch size, one token included, takes this one route, so a token's
+ * outputs have the same bits whether it is scored alone (generation) or in
+ * a batch: each is one FMA chain over k in increasing order, then + bias. */
 #include <immintrin.h>
 #include <string.h>
 
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "matmul_blocked.h"
-
-enum { GEMV_MAX_TOK = 2, GEMV_ROWS = 4 };
 
 /* Bytes per row of a quantized [*, n_in] matrix. */
 static size_t q_row_bytes(kvg_dtype wtype, size_t n_in)
@@ -131,57 +128,9 @@ static void micro_avx2(size_t kc, const float *const a[KGEMM_MR], const float *p
 #undef STORE_ROW
 }
 
-static float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* y[t, r] for one token t and rows r0 .. r0+nr-1 (nr <= GEMV_ROWS): 8-lane
- * dot products over the vector part of k, then the tail, then the bias. */
-static void gemv_rows(float *yt, const float *xt, const void *w, kvg_dtype wtype, const float *b, size_t n_in,
-                      size_t r0, size_t nr)
-{
-    __m256 acc[GEMV_ROWS] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    size_t kv = n_in / 8 * 8;
-    for (size_t k = 0; k < kv; k += 8) {
-        __m256 xv = _mm256_loadu_ps(xt + k);
-        for (size_t i = 0; i < nr; i++)
-            acc[i] = _mm256_fmadd_ps(load8(w, wtype, n_in, r0 + i, k), xv, acc[i]);
-    }
-    for (size_t i = 0; i < nr; i++) {
-        float s = hsum(acc[i]);
-        if (kv < n_in) {
-            float tail[8];
-            kvg_row_span_to_f32(w, wtype, n_in, r0 + i, kv, n_in - kv, tail);
-            for (size_t k = kv; k < n_in; k++)
-                s += tail[k - kv] * xt[k];
-        }
-        yt[r0 + i] = s + (b ? b[r0 + i] : 0.0f);
-    }
-}
-
-static void gemv(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok, size_t n_in,
-                 size_t n_out)
-{
-    long n_groups = (long)((n_out + GEMV_ROWS - 1) / GEMV_ROWS);
-#pragma omp parallel for schedule(static) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
-    for (long g = 0; g < n_groups; g++) {
-        size_t r0 = (size_t)g * GEMV_ROWS, nr = n_out - r0 < GEMV_ROWS ? n_out - r0 : GEMV_ROWS;
-        for (size_t t = 0; t < n_tok; t++)
-            gemv_rows(y + t * n_out, x + t * n_in, w, wtype, b, n_in, r0, nr);
-    }
-}
-
 int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                     size_t n_in, size_t n_out)
 {
-    if (n_tok <= GEMV_MAX_TOK) {
-        gemv(y, x, w, wtype, b, n_tok, n_in, n_out);
-        return 0;
-    }
     static const kgemm_path path = {pack_w_avx2, micro_avx2};
     return kgemm_run(&path, y, x, w, wtype, b, n_tok, n_in, n_out);
 }

@@ -127,7 +127,7 @@ static int check_shape(kvg_dtype wtype, size_t n_tok, size_t n_in, size_t n_out,
 
 static void test_shapes(void)
 {
-    static const size_t toks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 97, 200};
+    static const size_t toks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 97};
     static const size_t ins_float[] = {1, 3, 7, 8, 17, 64, 100, 255, 256, 300, 520};
     static const size_t ins_quant[] = {32, 64, 96, 256, 288, 544};
     static const size_t outs[] = {1, 5, 16, 17, 31, 33, 100, 300};
@@ -141,7 +141,7 @@ static void test_shapes(void)
             for (size_t ki = 0; ki < n_ins; ki++) {
                 /* Big batches with the biggest n_in and n_out would be slow under sanitizers: cap the work. */
                 size_t n_out = outs[(ti * 3 + ki) % n_outs];
-                if (toks[ti] * ins[ki] * n_out > 6000000)
+                if (toks[ti] * ins[ki] * n_out > 2000000)
                     n_out = 40;
                 bad += check_shape(dtypes[d], toks[ti], ins[ki], n_out, (int)((ti + ki) % 2));
             }
@@ -186,7 +186,7 @@ static void test_tolerance_bites(void)
 static void test_thread_determinism(void)
 {
 #ifdef _OPENMP
-    static const size_t shapes[][3] = {{50, 320, 200}, {1, 320, 4100}, {2, 96, 1000}, {13, 64, 999}};
+    static const size_t shapes[][3] = {{50, 320, 200}, {1, 320, 2100}, {2, 96, 1000}, {13, 64, 999}};
     int saved = omp_get_max_threads();
     for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
