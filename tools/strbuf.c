@@ -68,9 +68,9 @@ void sb_json_num(strbuf *b, double x)
         sb_puts(b, "null");
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t sb_utf8_len(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     unsigned char c = s[0];
     size_t len;
     uint32_t cp;
@@ -113,7 +113,7 @@ void sb_json_str(strbuf *b, const char *s, size_t n)
             sb_put(b, esc, 6);
             i++;
         } else {
-            size_t len = utf8_len(u + i, n - i);
+            size_t len = sb_utf8_len(s + i, n - i);
             if (len == 0) {
                 sb_puts(b, "\xEF\xBF\xBD"); /* U+FFFD */
                 i++;

@@ -23,6 +23,9 @@ void sb_double(strbuf *b, double x); /* shortest round-trip, KenLM's layout */
 void sb_json_str(strbuf *b, const char *s, size_t n);
 /* A JSON number: like sb_double, but non-finite values become null. */
 void sb_json_num(strbuf *b, double x);
+/* Length (1..4) of the valid UTF-8 sequence at s[0..n), n >= 1; 0 when the
+ * bytes there are not valid UTF-8 (overlong, surrogate, truncated, ...). */
+size_t sb_utf8_len(const char *s, size_t n);
 void sb_free(strbuf *b);
 
 #endif
