@@ -3,15 +3,21 @@
  * converted to f32 and transposed in registers) and a 6×16 micro-kernel:
  * 12 ymm accumulators, 2 panel loads and 6 broadcasts per k, 12 FMAs.
  *
- * Every batch size, one token included, takes this one route, so a token's
- * outputs have the same bits whether it is scored alone (generation) or in
- * a batch: each is one FMA chain over k in increasing order, then + bias. */
+ * One to three tokens (generation) take a matrix-vector route that skips the
+ * packing. Both routes compute each output as one FMA chain over k in
+ * increasing order, then + bias, so a token's outputs have the same bits
+ * whether it is scored alone or in a batch. */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "matmul_blocked.h"
+
+/* Up to MV_MAX_TOK tokens take the matrix-vector route, MV_ROWS outputs at a
+ * time (4 independent FMA chains to cover the FMA latency). */
+enum { MV_MAX_TOK = 3, MV_ROWS = 16 };
 
 /* Bytes per row of a quantized [*, n_in] matrix. */
 static size_t q_row_bytes(kvg_dtype wtype, size_t n_in)
@@ -20,7 +26,7 @@ static size_t q_row_bytes(kvg_dtype wtype, size_t n_in)
 }
 
 /* Elements k .. k+7 of row r of W as f32 (k % 8 == 0; k + 8 <= n_in). */
-static inline __m256 load8(const void *w, kvg_dtype wtype, size_t n_in, size_t r, size_t k)
+static inline __attribute__((always_inline)) __m256 load8(const void *w, kvg_dtype wtype, size_t n_in, size_t r, size_t k)
 {
     switch (wtype) {
     case KVG_DTYPE_F16:
@@ -128,9 +134,80 @@ static void micro_avx2(size_t kc, const float *const a[KGEMM_MR], const float *p
 #undef STORE_ROW
 }
 
+/* y[r0 .. r0+nr-1] for one token (nr <= MV_ROWS): the same FMA chains as the
+ * GEMM (per output, k in increasing order, then + bias), but each 8×8 tile
+ * of W goes from the transpose straight into the FMAs instead of through a
+ * packed panel: one token has no reuse to pay for packing. */
+static inline __attribute__((always_inline)) void matvec_rows(float *yt, const float *xt, const void *w,
+                                                              kvg_dtype wtype, const float *b, size_t n_in, size_t r0,
+                                                              size_t nr)
+{
+    __m256 acc[MV_ROWS / 8];
+    size_t n_groups = (nr + 7) / 8, kv = n_in / 8 * 8;
+    for (size_t g = 0; g < n_groups; g++)
+        acc[g] = _mm256_setzero_ps();
+    for (size_t k = 0; k < kv; k += 8)
+        for (size_t g = 0; g < n_groups; g++) {
+            __m256 v[8];
+            for (size_t i = 0; i < 8; i++)
+                v[i] = g * 8 + i < nr ? load8(w, wtype, n_in, r0 + g * 8 + i, k) : _mm256_setzero_ps();
+            transpose8(v);
+            for (size_t j = 0; j < 8; j++)
+                acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(xt + k + j), v[j], acc[g]);
+        }
+    float sums[MV_ROWS];
+    for (size_t g = 0; g < n_groups; g++)
+        _mm256_storeu_ps(sums + g * 8, acc[g]);
+    for (size_t r = 0; r < nr; r++) {
+        if (kv < n_in) { /* float types only */
+            float tail[8];
+            kvg_row_span_to_f32(w, wtype, n_in, r0 + r, kv, n_in - kv, tail);
+            for (size_t k = kv; k < n_in; k++)
+                sums[r] = fmaf(xt[k], tail[k - kv], sums[r]);
+        }
+        yt[r0 + r] = b ? sums[r] + b[r0 + r] : sums[r];
+    }
+}
+
+static void matvec(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                   size_t n_in, size_t n_out)
+{
+    long n_blocks = (long)((n_out + MV_ROWS - 1) / MV_ROWS);
+#pragma omp parallel for schedule(static) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
+    for (long blk = 0; blk < n_blocks; blk++) {
+        size_t r0 = (size_t)blk * MV_ROWS, nr = n_out - r0 < MV_ROWS ? n_out - r0 : MV_ROWS;
+        for (size_t t = 0; t < n_tok; t++) {
+            float *yt = y + t * n_out;
+            const float *xt = x + t * n_in;
+            /* Constant dtype and row count let the compiler drop the
+             * per-element switch and row checks from the hot loop. */
+#define MV_CASE(T)                                                   \
+    case T:                                                          \
+        if (nr == MV_ROWS)                                           \
+            matvec_rows(yt, xt, w, T, b, n_in, r0, MV_ROWS);         \
+        else                                                         \
+            matvec_rows(yt, xt, w, T, b, n_in, r0, nr);              \
+        break
+            switch (wtype) {
+                MV_CASE(KVG_DTYPE_F16);
+                MV_CASE(KVG_DTYPE_BF16);
+                MV_CASE(KVG_DTYPE_Q8_0);
+                MV_CASE(KVG_DTYPE_Q4_0);
+            default:
+                MV_CASE(KVG_DTYPE_F32);
+            }
+#undef MV_CASE
+        }
+    }
+}
+
 int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                     size_t n_in, size_t n_out)
 {
+    if (n_tok <= MV_MAX_TOK) {
+        matvec(y, x, w, wtype, b, n_tok, n_in, n_out);
+        return 0;
+    }
     static const kgemm_path path = {pack_w_avx2, micro_avx2};
     return kgemm_run(&path, y, x, w, wtype, b, n_tok, n_in, n_out);
 }

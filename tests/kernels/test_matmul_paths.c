@@ -221,6 +221,38 @@ static void test_thread_determinism(void)
 #endif
 }
 
+/* A token's outputs have the same bits whether it is computed alone, in a
+ * small batch or in a big one (generation and scoring agree exactly): on
+ * every path each output is one fixed-order sum over k. */
+static void test_batch_independence(void)
+{
+    enum { T = 14, MAX_IN = 301, OUT = 37 };
+    static float x[T * MAX_IN], b[OUT], yb[T * OUT], ys[3 * OUT];
+    for (size_t i = 0; i < T * MAX_IN; i++)
+        x[i] = uniform();
+    for (size_t i = 0; i < OUT; i++)
+        b[i] = uniform();
+    for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++) {
+        size_t IN = is_quantized(dtypes[d]) ? 288 : 301; /* crosses KC; a ragged k tail for float types */
+        weight w = make_weight(dtypes[d], IN, OUT);
+        for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
+            if (kvg_kernel_path_set(paths[p]) != 0)
+                continue;
+            CHECK_INT(0, kvg_matmul(yb, x, w.data, dtypes[d], b, T, IN, OUT));
+            for (size_t n = 1; n <= 3; n++)
+                for (size_t t = 0; t + n <= T; t += n) {
+                    CHECK_INT(0, kvg_matmul(ys, x + t * IN, w.data, dtypes[d], b, n, IN, OUT));
+                    if (memcmp(ys, yb + t * OUT, n * OUT * sizeof *ys) != 0) {
+                        fprintf(stderr, "%s %s: tokens %zu..%zu alone differ from the batch\n",
+                                kvg_kernel_path_name(paths[p]), kvg_dtype_get(dtypes[d])->name, t, t + n - 1);
+                        CHECK(0);
+                    }
+                }
+        }
+        free_weight(&w);
+    }
+}
+
 /* Bad shapes and dtypes are refused the same way on every path; n_in = 0
  * gives the bias. */
 static void test_refusals(void)
@@ -249,6 +281,7 @@ int main(void)
     test_tolerance_bites();
     test_refusals();
     test_shapes();
+    test_batch_independence();
     test_thread_determinism();
     return kvg_test_end();
 }
