@@ -11,9 +11,9 @@ struct kvg_tf_scorer {
     uint32_t *tokens, *row0, *pos; /* [batch_tokens] */
     uint8_t *want;                 /* [batch_tokens] */
     float *logits;                 /* [batch_tokens, V] */
-    /* per wanted row of the current batch: where its log-prob goes and which token it scores */
-    float **dest;
-    uint32_t *target;
+    /* per wanted row of the current batch: the sequence and the index j of the token it predicts
+     * (ids[seq][j + 1]) */
+    size_t *seq, *at;
 };
 
 int kvg_tf_scorer_new(const kvg_transformer *m, uint32_t window, uint32_t stride, uint32_t batch_tokens,
@@ -43,9 +43,9 @@ int kvg_tf_scorer_new(const kvg_transformer *m, uint32_t window, uint32_t stride
     s->pos = malloc(bt * sizeof *s->pos);
     s->want = malloc(bt);
     s->logits = malloc(bt * m->c.vocab_size * sizeof *s->logits);
-    s->dest = malloc(bt * sizeof *s->dest);
-    s->target = malloc(bt * sizeof *s->target);
-    if (!s->tokens || !s->row0 || !s->pos || !s->want || !s->logits || !s->dest || !s->target) {
+    s->seq = malloc(bt * sizeof *s->seq);
+    s->at = malloc(bt * sizeof *s->at);
+    if (!s->tokens || !s->row0 || !s->pos || !s->want || !s->logits || !s->seq || !s->at) {
         kvg_tf_scorer_free(s);
         return kvg_errorf(err, NULL, "out of memory for a batch of %u tokens", batch_tokens);
     }
@@ -67,14 +67,14 @@ void kvg_tf_scorer_free(kvg_tf_scorer *s)
     free(s->pos);
     free(s->want);
     free(s->logits);
-    free(s->dest);
-    free(s->target);
+    free(s->seq);
+    free(s->at);
     free(s);
 }
 
-/* Runs the packed batch (n tokens, n_want wanted rows) and stores each wanted
- * row's log-prob of its target: log_softmax(logits)[target]. */
-static int run_batch(kvg_tf_scorer *s, size_t n, size_t n_want, kvg_error *err)
+/* Runs the packed batch (n tokens, n_want wanted rows) and hands each wanted
+ * row's log_softmax(logits) to fn. */
+static int run_batch(kvg_tf_scorer *s, size_t n, size_t n_want, kvg_tf_row_fn fn, void *user, kvg_error *err)
 {
     if (!n_want)
         return 0;
@@ -86,13 +86,13 @@ static int run_batch(kvg_tf_scorer *s, size_t n, size_t n_want, kvg_error *err)
     for (long r = 0; r < (long)n_want; r++) {
         float *row = s->logits + (size_t)r * V;
         kvg_log_softmax(row, row, V);
-        *s->dest[r] = row[s->target[r]];
+        fn(user, s->seq[r], s->at[r], row);
     }
     return 0;
 }
 
-int kvg_tf_score(kvg_tf_scorer *s, size_t n_seq, const uint32_t *const *ids, const size_t *n, float *const *logprob,
-                 kvg_error *err)
+int kvg_tf_score_rows(kvg_tf_scorer *s, size_t n_seq, const uint32_t *const *ids, const size_t *n,
+                      kvg_tf_row_fn fn, void *user, kvg_error *err)
 {
     size_t used = 0, n_want = 0; /* tokens and wanted rows in the batch being packed */
     for (size_t i = 0; i < n_seq; i++) {
@@ -104,7 +104,7 @@ int kvg_tf_score(kvg_tf_scorer *s, size_t n_seq, const uint32_t *const *ids, con
             size_t end = begin + s->window < n[i] ? begin + s->window : n[i];
             size_t first = done > begin + 1 ? done : begin + 1;
             if (used + (end - begin) > s->batch_tokens) {
-                if (run_batch(s, used, n_want, err))
+                if (run_batch(s, used, n_want, fn, user, err))
                     return -1;
                 used = n_want = 0;
             }
@@ -116,13 +116,32 @@ int kvg_tf_score(kvg_tf_scorer *s, size_t n_seq, const uint32_t *const *ids, con
                 /* the logits at t predict token t + 1 */
                 s->want[k] = t + 1 >= first && t + 1 < end;
                 if (s->want[k]) {
-                    s->dest[n_want] = &logprob[i][t];
-                    s->target[n_want++] = ids[i][t + 1];
+                    s->seq[n_want] = i;
+                    s->at[n_want++] = t;
                 }
             }
             used += end - begin;
             done = end;
         }
     }
-    return run_batch(s, used, n_want, err);
+    return run_batch(s, used, n_want, fn, user, err);
+}
+
+/* kvg_tf_score's row function: keeps the log-prob of the token predicted. */
+typedef struct target_logprob {
+    const uint32_t *const *ids;
+    float *const *logprob;
+} target_logprob;
+
+static void keep_target(void *user, size_t seq, size_t j, const float *row)
+{
+    const target_logprob *t = user;
+    t->logprob[seq][j] = row[t->ids[seq][j + 1]];
+}
+
+int kvg_tf_score(kvg_tf_scorer *s, size_t n_seq, const uint32_t *const *ids, const size_t *n, float *const *logprob,
+                 kvg_error *err)
+{
+    target_logprob t = {ids, logprob};
+    return kvg_tf_score_rows(s, n_seq, ids, n, keep_target, &t, err);
 }

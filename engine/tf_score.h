@@ -31,4 +31,14 @@ void kvg_tf_scorer_free(kvg_tf_scorer *s);
 int kvg_tf_score(kvg_tf_scorer *s, size_t n_seq, const uint32_t *const *ids, const size_t *n, float *const *logprob,
                  kvg_error *err);
 
+/* The whole next-token distribution of every scored token, for analyses
+ * (kvgram compare): the same windows and batches as kvg_tf_score, but fn
+ * gets, for token ids[seq][j + 1] (j = 0..n[seq]-2), the row logprob[0..V)
+ * = ln p(w | ids[seq][0..j]) over the model's vocabulary. Calls come from
+ * many threads at once and in no particular order (omp_get_thread_num()
+ * tells which); fn writes only what belongs to (seq, j). */
+typedef void (*kvg_tf_row_fn)(void *user, size_t seq, size_t j, const float *logprob);
+int kvg_tf_score_rows(kvg_tf_scorer *s, size_t n_seq, const uint32_t *const *ids, const size_t *n,
+                      kvg_tf_row_fn fn, void *user, kvg_error *err);
+
 #endif

@@ -17,9 +17,11 @@ int cmd_verify(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_ngram(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_lens(int argc, char **argv);
 
 /* The table main() dispatches on, ended by a {NULL} row. */
 extern const kvg_command kvg_commands[];

@@ -9,9 +9,12 @@
 
 const kvg_command kvg_commands[] = {
     {"bench", "measure speed: load time and scoring throughput", cmd_bench},
+    {"compare", "a transformer vs a token-level n-gram model, token by token (agreement, KL, suffix rules)",
+     cmd_compare},
     {"convert", "convert a model (ARPA n-gram) into a .kvg file", cmd_convert},
     {"generate", "continue a prompt with a transformer (greedy or sampled)", cmd_generate},
     {"info", "show a .kvg file's header, metadata and tensor table", cmd_info},
+    {"lens", "what each layer and head of a transformer predicts at each position", cmd_lens},
     {"ngram", "estimate an n-gram model from text (`ngram build`, like KenLM lmplz)", cmd_ngram},
     {"score", "score text, one sentence per line: log-probs and perplexity", cmd_score},
     {"tokenize", "text to token ids (and back) with a model's tokenizer", cmd_tokenize},
