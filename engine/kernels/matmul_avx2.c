@@ -91,15 +91,8 @@ static void pack_w_avx2(float *dst, const void *w, kvg_dtype wtype, size_t n_in,
                 _mm256_storeu_ps(dst + (k + j) * KGEMM_NR + rh, v[j]);
         }
     }
-    if (kv < kc) { /* float types only: quantized n_in is whole blocks of 32 */
-        float row[8];
-        for (size_t r = 0; r < KGEMM_NR; r++) {
-            if (r < nr)
-                kvg_row_span_to_f32(w, wtype, n_in, r0 + r, k0 + kv, kc - kv, row);
-            for (size_t k = kv; k < kc; k++)
-                dst[k * KGEMM_NR + r] = r < nr ? row[k - kv] : 0.0f;
-        }
-    }
+    if (kv < kc) /* float types only: quantized n_in is whole blocks of 32 */
+        kgemm_pack_w_scalar(dst, w, wtype, n_in, r0, nr, k0, kv, kc);
 }
 
 static void micro_avx2(size_t kc, const float *const a[KGEMM_MR], const float *panel, float *c, size_t ldc, int first,

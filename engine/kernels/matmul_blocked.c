@@ -14,14 +14,14 @@
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
 void kgemm_pack_w_scalar(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
-                         size_t kc)
+                         size_t k_from, size_t kc)
 {
     float row[KGEMM_KC];
     for (size_t r = 0; r < KGEMM_NR; r++) {
         if (r < nr)
-            kvg_row_span_to_f32(w, wtype, n_in, r0 + r, k0, kc, row);
-        for (size_t k = 0; k < kc; k++)
-            dst[k * KGEMM_NR + r] = r < nr ? row[k] : 0.0f;
+            kvg_row_span_to_f32(w, wtype, n_in, r0 + r, k0 + k_from, kc - k_from, row);
+        for (size_t k = k_from; k < kc; k++)
+            dst[k * KGEMM_NR + r] = r < nr ? row[k - k_from] : 0.0f;
     }
 }
 

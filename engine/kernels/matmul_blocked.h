@@ -46,9 +46,11 @@ typedef struct kgemm_path {
 int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, kvg_dtype wtype, const float *b,
               size_t n_tok, size_t n_in, size_t n_out);
 
-/* pack_w with scalar conversions: for paths without a vector one. */
+/* pack_w's work with scalar conversions, for panel columns k_from .. kc-1
+ * only: k_from = 0 packs it all (paths without a vector packer), a vector
+ * packer passes its ragged tail. */
 void kgemm_pack_w_scalar(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
-                         size_t kc);
+                         size_t k_from, size_t kc);
 
 /* out[n] = elements k0 .. k0+n-1 of row i of a [*, n_in] matrix in wtype,
  * as f32 (quantized types: k0 and n multiples of 32). matmul.c. */

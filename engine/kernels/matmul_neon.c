@@ -25,7 +25,7 @@ static void pack_w_neon(float *dst, const void *w, kvg_dtype wtype, size_t n_in,
                         size_t kc)
 {
     if (wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16) {
-        kgemm_pack_w_scalar(dst, w, wtype, n_in, r0, nr, k0, kc);
+        kgemm_pack_w_scalar(dst, w, wtype, n_in, r0, nr, k0, 0, kc);
         return;
     }
     /* 4×4 tiles: four rows of 4 elements become four k rows of the panel. */
@@ -42,15 +42,8 @@ static void pack_w_neon(float *dst, const void *w, kvg_dtype wtype, size_t n_in,
             vst1q_f32(dst + (k + 3) * KGEMM_NR + r, vcombine_f32(vget_high_f32(p.val[1]), vget_high_f32(q.val[1])));
         }
     }
-    if (kv < kc) {
-        float row[4];
-        for (size_t r = 0; r < KGEMM_NR; r++) {
-            if (r < nr)
-                kvg_row_span_to_f32(w, wtype, n_in, r0 + r, k0 + kv, kc - kv, row);
-            for (size_t k = kv; k < kc; k++)
-                dst[k * KGEMM_NR + r] = r < nr ? row[k - kv] : 0.0f;
-        }
-    }
+    if (kv < kc)
+        kgemm_pack_w_scalar(dst, w, wtype, n_in, r0, nr, k0, kv, kc);
 }
 
 static void micro_neon(size_t kc, const float *const a[KGEMM_MR], const float *panel, float *c, size_t ldc, int first,
