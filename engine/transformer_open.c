@@ -33,12 +33,21 @@ static const kvg_tensor *get_tensor(const kvg_file *f, const char *name, uint64_
         kvg_errorf(err, kvg_path(f), "tensor %s has shape [%s], expected [%s]", name, got, want);
         return NULL;
     }
+    const int quantized = t->dtype == KVG_DTYPE_Q8_0 || t->dtype == KVG_DTYPE_Q4_0;
     int ok = f32_only ? t->dtype == KVG_DTYPE_F32
-                      : t->dtype == KVG_DTYPE_F32 || t->dtype == KVG_DTYPE_F16 || t->dtype == KVG_DTYPE_BF16;
+                      : t->dtype == KVG_DTYPE_F32 || t->dtype == KVG_DTYPE_F16 || t->dtype == KVG_DTYPE_BF16 ||
+                            quantized;
+    const kvg_dtype_traits *tr = kvg_dtype_get(t->dtype);
     if (!ok) {
-        const kvg_dtype_traits *tr = kvg_dtype_get(t->dtype);
         kvg_errorf(err, kvg_path(f), "tensor %s has dtype %s, expected %s", name, tr ? tr->name : "?",
-                   f32_only ? "f32" : "f32, f16 or bf16");
+                   f32_only ? "f32" : "f32, f16, bf16, q8_0 or q4_0");
+        return NULL;
+    }
+    /* The reader already refuses a last dimension that is not whole blocks;
+     * kvg_matmul and kvg_row_to_f32 rely on it, so it is stated here too. */
+    if (quantized && d1 % tr->block_elems) {
+        kvg_errorf(err, kvg_path(f), "tensor %s is %s with rows of %llu elements, not whole %u-element blocks",
+                   name, tr->name, (unsigned long long)d1, tr->block_elems);
         return NULL;
     }
     return t;

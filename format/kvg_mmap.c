@@ -1,8 +1,10 @@
 /* kvg_mmap.c — read-only mapping of whole files. */
+#define _DEFAULT_SOURCE /* madvise (MADV_DONTNEED): Linux/BSD, not POSIX */
 #include "kvg_mmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -42,4 +44,15 @@ int kvg_map_file(const char *path, const char *kind, const void **map, size_t *s
     *map = m;
     *size = (size_t)st.st_size;
     return 0;
+}
+
+void kvg_release_pages(const void *p, size_t size)
+{
+    if (size == 0)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t mask = (uintptr_t)(page > 0 ? page : 4096) - 1;
+    uintptr_t begin = (uintptr_t)p & ~mask;
+    uintptr_t end = ((uintptr_t)p + (uintptr_t)size + mask) & ~mask;
+    madvise((void *)begin, end - begin, MADV_DONTNEED);
 }

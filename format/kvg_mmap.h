@@ -15,4 +15,10 @@
  * messages (".kvg", "safetensors"). Unmap with munmap(*map, *size). */
 int kvg_map_file(const char *path, const char *kind, const void **map, size_t *size, kvg_error *err);
 
+/* Drops the pages around [p, p + size) of a read-only file mapping from this
+ * process (madvise DONTNEED), so a converter streaming through a big input
+ * keeps memory near one tensor. Pages fault back in from the file when read
+ * again, so neighbours' bytes are safe. Advice only: failure changes nothing. */
+void kvg_release_pages(const void *p, size_t size);
+
 #endif

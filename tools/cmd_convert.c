@@ -11,6 +11,7 @@
 #include "hf_convert.h"
 #include "kvg_dtype.h"
 #include "llama2c_convert.h"
+#include "tf_types.h"
 
 static const char *const convert_help =
     "usage: kvgram convert INPUT -o OUTPUT.kvg [options]\n"
@@ -30,9 +31,14 @@ static const char *const convert_help =
     "  --quantize 8        n-grams: store probabilities and backoffs as 8-bit codes\n"
     "                      (per-order codebooks; unigrams stay exact). Default: exact f32\n"
     "  --tokenizer TOK.bin llama2.c: its tokenizer file, stored in the .kvg\n"
-    "  --type T            transformers: matrices in f32, f16 or bf16 (norms and biases\n"
-    "                      stay f32). Default: f32 for llama2.c, the checkpoint's own\n"
-    "                      dtype for Hugging Face folders\n"
+    "  --type T            transformers: matrices in f32, f16, bf16, q8_0 or q4_0 (norms\n"
+    "                      and biases stay f32). Default: f32 for llama2.c, the\n"
+    "                      checkpoint's own dtype for Hugging Face folders\n"
+    "  --output-type T     the output matrix (output.weight; tok_embd.weight when tied).\n"
+    "                      Default: q8_0 when --type is q4_0, else --type\n"
+    "  --embd-type T       an untied tok_embd.weight. Default: --type\n"
+    "                      q8_0 / q4_0 need rows of whole 32-element blocks: a matrix\n"
+    "                      whose rows are not is stored as f16 instead (with a note)\n"
     "  --quiet             no progress on stderr (shown by default when it is a terminal)\n"
     "  -h, --help          this help\n";
 
@@ -40,8 +46,10 @@ int cmd_convert(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     arpa_convert_options arpa = {0, isatty(2)};
-    hf_convert_options hf = {-1, isatty(2)};
-    llama2c_options l2c = {NULL, KVG_DTYPE_F32, isatty(2)};
+    tf_types types = TF_TYPES_DEFAULT;
+    int progress = isatty(2), notes = 1;
+    const char *typed = NULL; /* the first of --type, --output-type, --embd-type given */
+    const char *tokenizer = NULL;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(convert_help, stdout);
@@ -57,18 +65,15 @@ int cmd_convert(int argc, char **argv)
         } else if (strcmp(argv[i], "--tokenizer") == 0) {
             if (++i == argc)
                 return cli_usage_error("convert", "--tokenizer needs a file name");
-            l2c.tokenizer = argv[i];
-        } else if (strcmp(argv[i], "--type") == 0) {
-            kvg_dtype dt;
-            if (++i == argc || kvg_dtype_from_name(argv[i], &dt) != 0 ||
-                (dt != KVG_DTYPE_F32 && dt != KVG_DTYPE_F16 && dt != KVG_DTYPE_BF16))
-                return cli_usage_error("convert", "--type takes f32, f16 or bf16");
-            hf.weight_type = (int)dt;
-            l2c.type = dt;
+            tokenizer = argv[i];
+        } else if (tf_types_is_option(argv[i])) {
+            if (++i == argc || tf_types_set(&types, argv[i - 1], argv[i]))
+                return cli_usage_error("convert", "%s takes f32, f16, bf16, q8_0 or q4_0", argv[i - 1]);
+            if (!typed)
+                typed = argv[i - 1];
         } else if (strcmp(argv[i], "--quiet") == 0) {
-            arpa.progress = 0;
-            hf.progress = 0;
-            l2c.progress = 0;
+            progress = 0;
+            notes = 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("convert", "unknown option %s", argv[i]);
         } else if (in) {
@@ -81,6 +86,9 @@ int cmd_convert(int argc, char **argv)
         return cli_usage_error("convert", "missing INPUT");
     if (!out)
         return cli_usage_error("convert", "missing -o OUTPUT.kvg");
+    arpa.progress = progress;
+    hf_convert_options hf = {types, progress, notes};
+    llama2c_options l2c = {tokenizer, types, progress, notes};
     struct stat st;
     kvg_error err;
     if (stat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -94,8 +102,8 @@ int cmd_convert(int argc, char **argv)
         return 0;
     }
     int is_llama2c = l2c.tokenizer || llama2c_is_checkpoint(in);
-    if (!is_llama2c && hf.weight_type >= 0)
-        return cli_usage_error("convert", "--type is for transformer checkpoints, not n-gram models");
+    if (!is_llama2c && typed)
+        return cli_usage_error("convert", "%s is for transformer checkpoints, not n-gram models", typed);
     if (is_llama2c ? llama2c_convert(in, out, &l2c, &err) : arpa_convert(in, out, &arpa, &err)) {
         cli_print_error(&err);
         return 1;

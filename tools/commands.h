@@ -21,6 +21,7 @@ int cmd_compare(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_ngram(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 int cmd_lens(int argc, char **argv);
 
 /* The table main() dispatches on, ended by a {NULL} row. */

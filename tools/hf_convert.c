@@ -85,9 +85,9 @@ static int write_tensor(kvg_writer *w, const hf_tensor_plan *e, const st_tensor 
                               : gather_rows(e, t, r, n, row_len, b->f32, err);
         if (rc)
             return -1;
-        size_t count = (size_t)(n * row_len);
+        size_t count = (size_t)(n * row_len); /* whole rows: whole blocks (tf_matrix_type checked) */
         tr->from_f32(b->f32, b->out, count);
-        if (kvg_writer_tensor_write(w, b->out, count * tr->block_bytes, err))
+        if (kvg_writer_tensor_write(w, b->out, count / tr->block_elems * tr->block_bytes, err))
             return -1;
     }
     st_release(t);
@@ -180,6 +180,8 @@ int hf_convert(const char *dir, const char *out_path, const hf_convert_options *
     memset(&buf, 0, sizeof buf);
     int rc = -1;
 
+    if (!tf_types_ok(&opt->types))
+        return kvg_errorf(err, NULL, "conversion writes matrices in f32, f16, bf16, q8_0 or q4_0");
     char *config_path = st_join_path(dir, "config.json");
     if (!config_path)
         return kvg_errorf(err, dir, "out of memory");
@@ -191,8 +193,10 @@ int hf_convert(const char *dir, const char *out_path, const hf_convert_options *
         hf_plan_build(&cfg, ck, dir, &plan, err) || load_tokenizer(dir, &cfg, &tok, err))
         goto done;
 
-    kvg_dtype wt = opt->weight_type >= 0 ? (kvg_dtype)opt->weight_type
-                                         : (kvg_dtype)st_find(ck, plan.t[0].src)->dtype; /* t[0]: tok_embd */
+    tf_types types = opt->types;
+    if (types.type < 0)
+        types.type = (int)st_find(ck, plan.t[0].src)->dtype; /* t[0]: tok_embd */
+    kvg_dtype wt = (kvg_dtype)types.type;
     /* Buffers for the longest row (and a block of rows when rows are short). */
     size_t elems = BLOCK_ELEMS;
     for (size_t i = 0; i < plan.n; i++) {
@@ -218,7 +222,11 @@ int hf_convert(const char *dir, const char *out_path, const hf_convert_options *
     for (size_t i = 0; i < plan.n; i++) {
         const hf_tensor_plan *e = &plan.t[i];
         const st_tensor *t = st_find(ck, e->src);
-        kvg_dtype dt = e->is_matrix ? wt : KVG_DTYPE_F32;
+        uint64_t cols = e->n_dims == 2 ? e->shape[1] : 1;
+        int fell_back_from = -1;
+        kvg_dtype dt = e->is_matrix ? tf_matrix_type(&types, e->name, plan.tied, cols, &fell_back_from) : KVG_DTYPE_F32;
+        if (fell_back_from >= 0 && opt->notes)
+            tf_note_fallback("convert", dir, e->name, cols, (kvg_dtype)fell_back_from);
         progress(opt, dir, i, plan.n, bytes, &last);
         if (write_tensor(w, e, t, dt, &buf, err))
             goto done;

@@ -1,4 +1,4 @@
-/* hf_convert.h — `kvgram convert HF_DIR -o MODEL.kvg [--type f32|f16|bf16]`:
+/* hf_convert.h — `kvgram convert HF_DIR -o MODEL.kvg [--type T] [--output-type T] [--embd-type T]`:
  * a Hugging Face checkpoint folder (config.json, model.safetensors or
  * model.safetensors.index.json + shards, tokenizer files) into a transformer
  * .kvg laid out as contract A / format/SPEC.md §9 says.
@@ -12,10 +12,12 @@
 #define KVG_HF_CONVERT_H
 
 #include "kvg_error.h"
+#include "tf_types.h"
 
 typedef struct hf_convert_options {
-    int weight_type; /* kvg_dtype of the matrices (F32, F16 or BF16); -1: the token embedding's source dtype */
-    int progress;    /* report progress on stderr */
+    tf_types types; /* matrix dtypes (tf_types.h); types.type -1: the token embedding's source dtype */
+    int progress;   /* report progress on stderr */
+    int notes;      /* say on stderr which matrices fell back to f16 (tf_types.h) */
 } hf_convert_options;
 
 /* Converts the checkpoint folder dir to out_path (written atomically: on

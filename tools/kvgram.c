@@ -16,6 +16,7 @@ const kvg_command kvg_commands[] = {
     {"info", "show a .kvg file's header, metadata and tensor table", cmd_info},
     {"lens", "what each layer and head of a transformer predicts at each position", cmd_lens},
     {"ngram", "estimate an n-gram model from text (`ngram build`, like KenLM lmplz)", cmd_ngram},
+    {"quantize", "re-encode a transformer's matrices: f32, f16, bf16, q8_0, q4_0", cmd_quantize},
     {"score", "score text, one sentence per line: log-probs and perplexity", cmd_score},
     {"tokenize", "text to token ids (and back) with a model's tokenizer", cmd_tokenize},
     {"verify", "check every checksum and all padding of a .kvg file", cmd_verify},

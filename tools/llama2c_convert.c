@@ -209,14 +209,16 @@ static void permute_rope_rows(const float *src, float *dst, uint64_t n_heads, ui
 typedef struct out_ctx {
     const ckpt *c;
     kvg_writer *w;
-    kvg_dtype type;
+    const tf_types *types; /* resolved: types->type >= 0 */
+    int notes;
     float *buf, *buf2;
     void *conv;
     kvg_error *err;
 } out_ctx;
 
-/* Writes tensor `name` [rows, cols] (cols = 0: a vector, always f32) from
- * source k, layer. perm_heads: permute rows for RoPE over that many heads. */
+/* Writes tensor `name` [rows, cols] (cols = 0: a vector, always f32; a
+ * matrix in the type tf_matrix_type gives) from source k, layer.
+ * perm_heads: permute rows for RoPE over that many heads. */
 static int emit(out_ctx *o, const char *name, enum kind k, uint64_t layer, uint64_t rows, uint64_t cols,
                 uint64_t perm_heads)
 {
@@ -228,10 +230,14 @@ static int emit(out_ctx *o, const char *name, enum kind k, uint64_t layer, uint6
         data = o->buf2;
     }
     uint64_t shape[2] = {rows, cols};
-    if (!cols || o->type == KVG_DTYPE_F32)
+    int fell_back_from = -1;
+    kvg_dtype type = cols ? tf_matrix_type(o->types, name, c->shared, cols, &fell_back_from) : KVG_DTYPE_F32;
+    if (fell_back_from >= 0 && o->notes)
+        tf_note_fallback("convert", c->path, name, cols, (kvg_dtype)fell_back_from);
+    if (type == KVG_DTYPE_F32)
         return kvg_writer_tensor(o->w, name, KVG_DTYPE_F32, cols ? 2 : 1, shape, data, o->err);
-    kvg_dtype_get(o->type)->from_f32(data, o->conv, rows * cols);
-    return kvg_writer_tensor(o->w, name, o->type, 2, shape, o->conv, o->err);
+    kvg_dtype_get(type)->from_f32(data, o->conv, rows * cols);
+    return kvg_writer_tensor(o->w, name, type, 2, shape, o->conv, o->err);
 }
 
 static int write_model(const ckpt *c, const llama2c_options *opt, kvg_writer *w, kvg_error *err)
@@ -252,7 +258,10 @@ static int write_model(const ckpt *c, const llama2c_options *opt, kvg_writer *w,
     cfg.rope = (kvg_rope){(uint32_t)hs, (uint32_t)hs, 10000.0, KVG_ROPE_NONE, 1, 0, 0, 0};
     cfg.tied_embeddings = c->shared;
     cfg.activation = KVG_ACT_SILU;
-    cfg.weight_type = opt->type;
+    tf_types types = opt->types;
+    if (types.type < 0)
+        types.type = KVG_DTYPE_F32;
+    cfg.weight_type = (kvg_dtype)types.type;
     char converter[64];
     snprintf(converter, sizeof converter, "kvgram %s llama2c v%d", KVG_VERSION, c->version);
     if (kvg_tf_config_write(&cfg, w, err) ||
@@ -261,7 +270,7 @@ static int write_model(const ckpt *c, const llama2c_options *opt, kvg_writer *w,
         return -1;
 
     uint64_t biggest = V * d > h * d ? V * d : h * d;
-    out_ctx o = {c, w, opt->type, malloc(biggest * 4), malloc(d * d * 4), malloc(biggest * 4), err};
+    out_ctx o = {c, w, &types, opt->notes, malloc(biggest * 4), malloc(d * d * 4), malloc(biggest * 4), err};
     int rc = -1;
     if (!o.buf || !o.buf2 || !o.conv) {
         kvg_errorf(err, c->path, "out of memory");
@@ -299,8 +308,8 @@ done:
 
 int llama2c_convert(const char *in_path, const char *out_path, const llama2c_options *opt, kvg_error *err)
 {
-    if (opt->type != KVG_DTYPE_F32 && opt->type != KVG_DTYPE_F16 && opt->type != KVG_DTYPE_BF16)
-        return kvg_errorf(err, NULL, "llama2.c conversion writes f32, f16 or bf16 weights");
+    if (!tf_types_ok(&opt->types))
+        return kvg_errorf(err, NULL, "llama2.c conversion writes matrices in f32, f16, bf16, q8_0 or q4_0");
     ckpt c;
     memset(&c, 0, sizeof c);
     c.path = in_path;

@@ -15,11 +15,13 @@
 
 #include "kvg_dtype.h"
 #include "kvg_error.h"
+#include "tf_types.h"
 
 typedef struct llama2c_options {
     const char *tokenizer; /* tok.bin, or NULL: no tokenizer stored */
-    kvg_dtype type;        /* matrices in f32, f16 or bf16 */
+    tf_types types;        /* matrix dtypes (tf_types.h); types.type -1: f32 */
     int progress;          /* report progress on stderr */
+    int notes;             /* say on stderr which matrices fell back to f16 */
 } llama2c_options;
 
 /* 1 if path looks like a llama2.c checkpoint (starts with the "ak42" magic,

@@ -653,18 +653,9 @@ int st_to_f32(const st_tensor *t, uint64_t first, size_t n, float *dst, kvg_erro
     return 0;
 }
 
-/* madvise(DONTNEED) on the whole pages around [p, p + size): neighbours'
- * pages just fault back in from the file when read again. */
-static void release_bytes(const void *p, uint64_t size)
-{
-    if (size == 0)
-        return;
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t mask = (uintptr_t)(page > 0 ? page : 4096) - 1;
-    uintptr_t begin = (uintptr_t)p & ~mask;
-    uintptr_t end = ((uintptr_t)p + (uintptr_t)size + mask) & ~mask;
-    madvise((void *)begin, end - begin, MADV_DONTNEED); /* advice only: a failure changes nothing */
-}
+/* The whole pages around [p, p + size): neighbours' pages just fault back
+ * in from the file when read again. */
+static void release_bytes(const void *p, uint64_t size) { kvg_release_pages(p, (size_t)size); }
 
 void st_release(const st_tensor *t) { release_bytes(t->data, t->size); }
 

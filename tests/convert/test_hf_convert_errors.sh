@@ -28,8 +28,8 @@ done <<<"$cases"
 
 # Usage errors: exit 2, nothing written.
 good="$tmp/fx/good/llama-f32-tied"
-"$KVG_BIN" convert "$good" -o "$tmp/out/model.kvg" --type q8_0 2>"$tmp/err"
-[ $? -eq 2 ] && grep -q -- "--type takes f32, f16 or bf16" "$tmp/err" && pass || fail "--type q8_0: $(cat "$tmp/err")"
+"$KVG_BIN" convert "$good" -o "$tmp/out/model.kvg" --type q8_1 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q -- "--type takes f32, f16, bf16, q8_0 or q4_0" "$tmp/err" && pass || fail "--type q8_1: $(cat "$tmp/err")"
 "$KVG_BIN" convert "$good" -o "$tmp/out/model.kvg" --quantize 8 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q -- "--quantize is not for Hugging Face checkpoint folders" "$tmp/err" && pass || fail "--quantize on HF: $(cat "$tmp/err")"
 printf '\\data\\\n' >"$tmp/x.arpa"

@@ -32,7 +32,7 @@ static int load(const char *bin, kvg_dtype type, model *out)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/model-%d.kvg", tmpdir, (int)type);
-    llama2c_options o = {NULL, type, 0};
+    llama2c_options o = {NULL, {(int)type, -1, -1}, 0, 0};
     kvg_error err;
     if (llama2c_convert(bin, path, &o, &err) || kvg_open(path, &out->f, &err) ||
         kvg_transformer_open(out->f, &out->m, &err)) {
