@@ -28,17 +28,22 @@ int kvg_ngram_estimate_run(kvg_ngram_counter *c, const kvg_ngram_estimate_option
     }
     m->order = f.order;
     m->tokens = f.tokens;
-    if (f.n == 0) {
-        kvg_errorf(err, where, "the corpus is empty: no sentences to count");
-        goto fail;
+    if (f.stream) {
+        if (est_stream_estimate(&f, opt, where, m, err))
+            goto fail;
+    } else {
+        if (f.n == 0) {
+            kvg_errorf(err, where, "the corpus is empty: no sentences to count");
+            goto fail;
+        }
+        phase(opt, "adjusting counts");
+        if (est_adjust(&f, opt, where, &a, err))
+            goto fail;
+        phase(opt, "computing probabilities");
+        if (est_probabilities(&a, opt, m, err))
+            goto fail;
+        est_adjusted_free(&a);
     }
-    phase(opt, "adjusting counts");
-    if (est_adjust(&f, opt, where, &a, err))
-        goto fail;
-    phase(opt, "computing probabilities");
-    if (est_probabilities(&a, opt, m, err))
-        goto fail;
-    est_adjusted_free(&a);
     /* the vocabulary: the kept unigrams, renumbered densely when some were pruned */
     kvg_est_order *l1 = &m->levels[1];
     m->vocab_size = (uint32_t)l1->n;
@@ -75,9 +80,10 @@ int kvg_ngram_estimate_run(kvg_ngram_counter *c, const kvg_ngram_estimate_option
     }
     if (remap) {
         for (uint32_t k = 1; k <= m->order; k++)
-            for (uint64_t i = 0; i < m->levels[k].n * k; i++)
-                m->levels[k].ids[i] = remap[m->levels[k].ids[i]];
-        free(remap);
+            if (m->levels[k].ids)
+                for (uint64_t i = 0; i < m->levels[k].n * k; i++)
+                    m->levels[k].ids[i] = remap[m->levels[k].ids[i]];
+        m->remap = remap; /* streamed levels are renumbered as they are read */
     }
     est_counts_free(&f);
     *out = m;
@@ -97,7 +103,10 @@ void kvg_ngram_estimate_free(kvg_ngram_estimate *m)
         free(m->levels[k].ids);
         free(m->levels[k].prob);
         free(m->levels[k].backoff);
+        if (m->levels[k].file)
+            fclose(m->levels[k].file);
     }
+    free(m->remap);
     if (m->words && m->vocab_size)
         free(m->words[0]);
     free(m->words);

@@ -9,6 +9,9 @@
  *                            marks, counts of counts and the discounts D1, D2, D3+
  *   ngram_estimate_prob.c    interpolated modified Kneser-Ney (or maximum
  *                            likelihood) log10 probabilities and backoffs
+ *   ngram_estimate_stream.c  stages 2 and 3 as merges over sorted streams
+ *                            when the counted n-grams exceed the budget
+ *   ngram_estimate_sort.c    the external sorter and temporary streams
  *   ngram_estimate_output.c  the result as ARPA text or as a kvg_ngram_input for
  *                            ngram_build
  *
@@ -35,7 +38,9 @@
 
 typedef struct kvg_ngram_count_options {
     uint32_t order;          /* 1..KVG_NGRAM_MAX_ORDER */
-    uint64_t memory;         /* bytes for the window buffer; beyond it sorted runs spill */
+    uint64_t memory;         /* the budget, bytes: the window buffer while counting, the sorters
+                                after; beyond it sorted runs spill and the later stages stream
+                                (ngram_estimate_stream.c) */
     const char *temp_dir;    /* where runs spill (files are unlinked at once); NULL: $TMPDIR or /tmp */
     int skip_symbols;        /* 1: <s>, </s>, <unk> in the text are dropped; 0: refused (lmplz) */
 } kvg_ngram_count_options;
@@ -87,6 +92,10 @@ typedef struct kvg_est_order {
     uint32_t *ids;      /* n * k word ids, each n-gram reversed (last word first) */
     float *prob;        /* log10 */
     float *backoff;     /* log10; NULL for the highest order */
+    /* Estimated beyond the memory budget (orders >= 2): ids, prob and backoff
+     * are NULL and the n n-grams are records in this nameless temporary file
+     * instead (layout in ngram_estimate_internal.h); the writers read it. */
+    FILE *file;
 } kvg_est_order;
 
 typedef struct kvg_ngram_estimate {
@@ -97,6 +106,7 @@ typedef struct kvg_ngram_estimate {
     uint64_t tokens;            /* words read, </s> excluded (lmplz's "Unigram tokens") */
     float discount[KVG_NGRAM_MAX_ORDER + 1][4]; /* discount[k][1..3] for k-grams (KN) */
     kvg_est_order levels[KVG_NGRAM_MAX_ORDER + 1]; /* levels[1..order] */
+    uint32_t *remap;            /* ids in files -> ids of words[] when unigrams were pruned, else NULL */
 } kvg_ngram_estimate;
 
 /* Runs the estimation over everything counted by c, which it consumes (c is

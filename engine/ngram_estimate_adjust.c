@@ -29,23 +29,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The effective length of a counted window: up to and including its first
- * <s> (reversed: the oldest padding), or the whole window. */
-static uint32_t window_len(const uint64_t *item, uint32_t order)
-{
-    for (uint32_t j = 0; j < order; j++)
-        if (est_item_id(item, j) == KVG_EST_BOS)
-            return j + 1;
-    return order;
-}
-
 /* The effective length of every counted window, computed once (one byte each). */
 static uint8_t *window_lens(const est_counts *f)
 {
     uint8_t *len = malloc((size_t)(f->n ? f->n : 1));
     if (len)
         for (uint64_t i = 0; i < f->n; i++)
-            len[i] = (uint8_t)window_len(f->items + i * f->words_per_item, f->order);
+            len[i] = (uint8_t)est_window_len(f->items + i * f->words_per_item, f->order);
     return len;
 }
 
@@ -221,6 +211,20 @@ static int compute_discount(const uint64_t nc[5], uint32_t k, float d[4], kvg_er
     return 0;
 }
 
+int est_discounts(const uint64_t nc[5], uint32_t k, const kvg_ngram_estimate_options *opt, const char *where,
+                  float d[4], kvg_error *err)
+{
+    if (opt->smoothing != KVG_SMOOTH_KN)
+        return 0;
+    if (compute_discount(nc, k, d, err, where)) {
+        if (!opt->discount_fallback)
+            return -1;
+        memcpy(d, opt->fallback, 4 * sizeof *d);
+        d[0] = 0.0f;
+    }
+    return 0;
+}
+
 int est_adjust(est_counts *f, const kvg_ngram_estimate_options *opt, const char *where, est_adjusted *out,
                kvg_error *err)
 {
@@ -238,7 +242,7 @@ int est_adjust(est_counts *f, const kvg_ngram_estimate_options *opt, const char 
         goto oom;
     if (fill_vocabulary(&out->levels[1], order > 1 ? &out->levels[2] : NULL, f->vocab_size))
         goto oom;
-    uint32_t last_len = f->n ? window_len(f->items + (f->n - 1) * f->words_per_item, order) : 0;
+    uint32_t last_len = f->n ? est_window_len(f->items + (f->n - 1) * f->words_per_item, order) : 0;
     free(f->items);
     f->items = NULL;
 
@@ -247,21 +251,15 @@ int est_adjust(est_counts *f, const kvg_ngram_estimate_options *opt, const char 
         uint64_t limit = opt->prune[k - 1];
         uint64_t nc[5] = {0, 0, 0, 0, 0};
         for (uint64_t i = 0; i < lv->n; i++) {
-            lv->pruned[i] = lv->raw[i] <= limit && !(k == 1 && (lv->ids[i] <= KVG_EST_EOS || lv->raw[i] == 0));
+            lv->pruned[i] = k == 1 ? est_unigram_pruned(lv->ids[i], lv->raw[i], limit) : lv->raw[i] <= limit;
             uint64_t c = lv->adj[i];
             if (i + 1 == lv->n && k < order && k <= last_len)
                 c = lv->raw[i]; /* lmplz's last flush (see the top) */
             if (c < 5)
                 nc[c]++;
         }
-        if (opt->smoothing != KVG_SMOOTH_KN)
-            continue;
-        if (compute_discount(nc, k, out->discount[k], err, where)) {
-            if (!opt->discount_fallback)
-                goto fail;
-            memcpy(out->discount[k], opt->fallback, sizeof out->discount[k]);
-            out->discount[k][0] = 0.0f;
-        }
+        if (est_discounts(nc, k, opt, where, out->discount[k], err))
+            goto fail;
     }
     return 0;
 oom:

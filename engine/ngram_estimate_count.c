@@ -7,13 +7,15 @@
  * sorted (two halves at once, then merged) and equal windows are combined. If that frees less than half of it,
  * the sorted run is written to a temporary file that is unlinked at once
  * (an interrupted run leaves nothing behind) and the buffer starts over.
- * At the end the runs are merged into one sorted array of distinct windows.
+ * At the end, when no run was spilled and the windows are few enough for
+ * the in-memory stages (IN_MEMORY_BYTES_PER_NGRAM), the buffer is the
+ * result; otherwise the runs are handed on as a merger (ngram_estimate_sort.c)
+ * that the streamed stages read in order (ngram_estimate_stream.c).
  *
  * Memory: the buffer and its sort scratch (together at most the -S budget;
  * they start at 4 MiB and double as needed), the vocabulary (about 40 bytes
- * per distinct word plus its bytes), one 64 KiB read buffer per run while
- * merging, and the merged distinct windows (8 bytes per two words of the
- * order, plus 8 for the count). */
+ * per distinct word plus its bytes); after counting, one 64 KiB read buffer
+ * per merged run (as many as the budget holds). */
 #include "ngram_estimate_internal.h"
 
 #include <errno.h>
@@ -48,8 +50,8 @@ struct kvg_ngram_counter {
 
     uint64_t *buf, *tmp;      /* alloc items each, growing to cap (the -S budget) */
     uint64_t n, alloc, cap;
-    FILE **runs;
-    uint64_t *run_items;
+    uint64_t memory;          /* the -S budget, bytes */
+    est_stream *runs;         /* sorted runs spilled to temporary files */
     size_t n_runs, cap_runs;
 
     uint64_t tokens, sentences;
@@ -198,50 +200,19 @@ static int spill(kvg_ngram_counter *c, kvg_error *err)
 {
     if (c->n_runs == c->cap_runs) {
         size_t cap = c->cap_runs ? 2 * c->cap_runs : 16;
-        FILE **r = realloc(c->runs, cap * sizeof *r);
+        est_stream *r = realloc(c->runs, cap * sizeof *r);
         if (!r)
             return kvg_errorf(err, NULL, "out of memory");
         c->runs = r;
-        uint64_t *ri = realloc(c->run_items, cap * sizeof *ri);
-        if (!ri)
-            return kvg_errorf(err, NULL, "out of memory");
-        c->run_items = ri;
         c->cap_runs = cap;
     }
-    size_t len = strlen(c->temp_dir) + 32;
-    char *path = malloc(len);
-    if (!path)
-        return kvg_errorf(err, NULL, "out of memory");
-    snprintf(path, len, "%s/kvgram-count-XXXXXX", c->temp_dir);
-    /* The file has a name only between mkstemp and unlink: hold off the
-     * signals that end a run (a CLI handler re-raises them) until it has none. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    int fd = mkstemp(path);
-    int mkstemp_errno = errno;
-    if (fd >= 0)
-        unlink(path); /* nameless from now on: nothing to clean up after a crash or a signal */
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    free(path);
-    if (fd < 0)
-        return kvg_errorf(err, c->temp_dir, "cannot create a temporary file for sorted counts: %s",
-                          strerror(mkstemp_errno));
-    FILE *f = fdopen(fd, "w+b");
-    if (!f) {
-        close(fd);
-        return kvg_errorf(err, c->temp_dir, "cannot open a temporary file: %s", strerror(errno));
-    }
-    if (fwrite(c->buf, c->w * sizeof *c->buf, (size_t)c->n, f) != c->n || fflush(f) != 0) {
-        kvg_errorf(err, c->temp_dir, "cannot write sorted counts to a temporary file: %s", strerror(errno));
-        fclose(f);
+    est_stream *run = &c->runs[c->n_runs];
+    if (est_stream_open(run, c->w, c->temp_dir, err))
         return -1;
-    }
-    c->runs[c->n_runs] = f;
-    c->run_items[c->n_runs++] = c->n;
+    c->n_runs++;
+    if (fwrite(c->buf, c->w * sizeof *c->buf, (size_t)c->n, run->f) != c->n || fflush(run->f) != 0)
+        return kvg_errorf(err, c->temp_dir, "cannot write sorted counts to a temporary file: %s", strerror(errno));
+    run->n = c->n;
     c->n = 0;
     return 0;
 }
@@ -314,6 +285,7 @@ int kvg_ngram_counter_new(const kvg_ngram_count_options *opt, kvg_ngram_counter 
     if (!td || !*td)
         td = "/tmp";
     c->temp_dir = strdup(td);
+    c->memory = opt->memory;
     uint64_t item_bytes = c->w * sizeof(uint64_t);
     c->cap = opt->memory / (2 * item_bytes);
     if (c->cap < MIN_BUFFER_ITEMS)
@@ -428,9 +400,8 @@ void kvg_ngram_counter_free(kvg_ngram_counter *c)
     if (!c)
         return;
     for (size_t i = 0; i < c->n_runs; i++)
-        fclose(c->runs[i]);
+        est_stream_close(&c->runs[i]);
     free(c->runs);
-    free(c->run_items);
     free(c->buf);
     free(c->tmp);
     free(c->arena);
@@ -441,107 +412,33 @@ void kvg_ngram_counter_free(kvg_ngram_counter *c)
     free(c);
 }
 
-/* ---- finishing: merge the runs ---- */
+/* ---- finishing ---- */
 
-/* A run being merged: its next item in cur. */
-typedef struct run_reader {
-    FILE *f;
-    uint64_t left;
-    uint64_t cur[KVG_NGRAM_MAX_ORDER / 2 + 2];
-} run_reader;
+/* Bytes per counted window the in-memory estimation needs, per order: the
+ * adjusted levels, probabilities and the output copies (kjv5 measured 75 B
+ * per n-gram of any order; a window gives at most one n-gram per order). */
+#define IN_MEMORY_BYTES_PER_NGRAM 80
 
-static int item_less(const uint64_t *a, const uint64_t *b, unsigned kw) { return key_cmp(a, b, kw) < 0; }
-
-static int run_next(run_reader *r, unsigned w)
+/* Hands the runs (and what is left in the buffer, as one more run) to a
+ * merger that yields the distinct windows with summed counts. */
+static int stream_runs(kvg_ngram_counter *c, est_counts *out, kvg_error *err)
 {
-    if (!r->left)
-        return 0;
-    r->left--;
-    return fread(r->cur, w * sizeof *r->cur, 1, r->f) == 1 ? 1 : -1;
-}
-
-/* Min-heap of run indices by current item. */
-static void heap_down(size_t *heap, size_t n, size_t i, const run_reader *rs, unsigned kw)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        if (l < n && item_less(rs[heap[l]].cur, rs[heap[m]].cur, kw))
-            m = l;
-        if (l + 1 < n && item_less(rs[heap[l + 1]].cur, rs[heap[m]].cur, kw))
-            m = l + 1;
-        if (m == i)
-            return;
-        size_t t = heap[i];
-        heap[i] = heap[m];
-        heap[m] = t;
-        i = m;
-    }
-}
-
-static int merge_runs(kvg_ngram_counter *c, est_counts *out, kvg_error *err)
-{
-    unsigned w = c->w, kw = w - 1;
-    size_t k = c->n_runs;
-    run_reader *rs = calloc(k, sizeof *rs);
-    size_t *heap = malloc(k * sizeof *heap);
-    uint64_t cap = 0;
-    for (size_t i = 0; i < k; i++)
-        cap += c->run_items[i];
-    /* distinct windows are at most the sum of the runs; start smaller and grow */
-    uint64_t n = 0, alloc = cap < (1u << 20) ? cap : (1u << 20);
-    uint64_t *items = malloc((size_t)(alloc ? alloc : 1) * w * sizeof *items);
-    int rc = -1;
-    if (!rs || !heap || !items) {
-        kvg_errorf(err, NULL, "out of memory while merging %zu sorted runs", k);
-        goto done;
-    }
-    size_t hn = 0;
-    for (size_t i = 0; i < k; i++) {
-        rs[i].f = c->runs[i];
-        rs[i].left = c->run_items[i];
-        setvbuf(rs[i].f, NULL, _IOFBF, 1 << 16);
-        if (fseek(rs[i].f, 0, SEEK_SET) != 0 || run_next(&rs[i], w) < 0) {
-            kvg_errorf(err, c->temp_dir, "cannot read back sorted counts: %s", strerror(errno));
-            goto done;
-        }
-        heap[hn++] = i;
-    }
-    for (size_t i = hn / 2; i-- > 0;)
-        heap_down(heap, hn, i, rs, kw);
-    while (hn) {
-        run_reader *r = &rs[heap[0]];
-        if (n && memcmp(items + (n - 1) * w, r->cur, kw * sizeof *items) == 0) {
-            items[n * w - 1] += r->cur[kw];
-        } else {
-            if (n == alloc) {
-                alloc *= 2;
-                uint64_t *p = realloc(items, (size_t)alloc * w * sizeof *items);
-                if (!p) {
-                    kvg_errorf(err, NULL, "out of memory for %llu distinct %u-grams", (unsigned long long)n, c->order);
-                    goto done;
-                }
-                items = p;
-            }
-            memcpy(items + n * w, r->cur, w * sizeof *items);
-            n++;
-        }
-        int got = run_next(r, w);
-        if (got < 0) {
-            kvg_errorf(err, c->temp_dir, "cannot read back sorted counts: %s", strerror(errno));
-            goto done;
-        }
-        if (!got)
-            heap[0] = heap[--hn];
-        heap_down(heap, hn, 0, rs, kw);
-    }
-    out->items = items;
-    out->n = n;
-    items = NULL;
-    rc = 0;
-done:
-    free(items);
-    free(rs);
-    free(heap);
+    if (c->n && spill(c, err))
+        return -1;
+    free(c->buf);
+    free(c->tmp);
+    c->buf = c->tmp = NULL;
+    /* the merger appends merged runs: room for as many again */
+    est_stream *runs = calloc(2 * c->n_runs + 2, sizeof *runs);
+    if (!runs)
+        return kvg_errorf(err, NULL, "out of memory");
+    memcpy(runs, c->runs, c->n_runs * sizeof *runs);
+    size_t n = c->n_runs;
+    c->n_runs = 0;
+    for (size_t i = 0; i < n; i++)
+        runs[i].dir = out->temp_dir; /* the counter's copy goes with it */
+    int rc = est_merger_open(runs, n, c->w - 1, 1, c->memory, out->temp_dir, &out->stream, err);
+    free(runs);
     return rc;
 }
 
@@ -556,13 +453,15 @@ int est_counter_finish(kvg_ngram_counter *c, est_counts *out, kvg_error *err)
         kvg_errorf(err, NULL, "out of memory while sorting counts");
         goto done;
     }
-    if (c->n_runs) {
-        if (c->n && spill(c, err))
-            goto done;
-        free(c->buf);
-        free(c->tmp);
-        c->buf = c->tmp = NULL;
-        if (merge_runs(c, out, err))
+    out->memory = c->memory;
+    out->temp_dir = strdup(c->temp_dir);
+    if (!out->temp_dir) {
+        kvg_errorf(err, NULL, "out of memory");
+        goto done;
+    }
+    if (c->n_runs || (double)c->n * c->order * IN_MEMORY_BYTES_PER_NGRAM > (double)c->memory) {
+        /* beyond the budget: the later stages stream (ngram_estimate_stream.c) */
+        if (stream_runs(c, out, err))
             goto done;
     } else {
         /* everything fit: the buffer is the result */
@@ -600,6 +499,8 @@ done:
 void est_counts_free(est_counts *f)
 {
     free(f->items);
+    est_merger_free(f->stream);
+    free(f->temp_dir);
     if (f->words)
         free(f->words[0]);
     free(f->words);

@@ -1,12 +1,64 @@
 /* ngram_estimate_output.c — an estimated model as ARPA text (lmplz's layout:
  * sections in suffix order, unigrams by id, a backoff on every line below
  * the highest order) or as input for the n-gram table builder. */
-#include "ngram_estimate.h"
+#include "ngram_estimate_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "num_format.h"
+
+/* Walks one order of the model, in memory or streamed from its file. */
+typedef struct level_iter {
+    const kvg_ngram_estimate *m;
+    uint32_t k;
+    uint64_t i;
+    uint32_t ids[KVG_NGRAM_MAX_ORDER]; /* the current n-gram, reversed */
+} level_iter;
+
+static int level_begin(level_iter *it, const kvg_ngram_estimate *m, uint32_t k)
+{
+    it->m = m;
+    it->k = k;
+    it->i = 0;
+    const kvg_est_order *lv = &m->levels[k];
+    return lv->file && (fflush(lv->file) != 0 || fseek(lv->file, 0, SEEK_SET) != 0) ? -1 : 0;
+}
+
+/* 1 with the next n-gram (*ids reversed), 0 at the end, -1 when the
+ * temporary file cannot be read (errno set). */
+static int level_next(level_iter *it, const uint32_t **ids, float *prob, float *backoff)
+{
+    const kvg_est_order *lv = &it->m->levels[it->k];
+    if (it->i == lv->n)
+        return 0;
+    uint32_t k = it->k;
+    if (!lv->file) {
+        *ids = lv->ids + it->i * k;
+        *prob = lv->prob[it->i];
+        *backoff = lv->backoff ? lv->backoff[it->i] : 0.0f;
+    } else {
+        uint64_t rec[EST_MAX_WORDS];
+        unsigned w = est_final_words(k);
+        if (fread(rec, w * sizeof *rec, 1, lv->file) != 1) {
+            if (!ferror(lv->file))
+                errno = EIO;
+            return -1;
+        }
+        const uint32_t *remap = it->m->remap;
+        for (uint32_t j = 0; j < k; j++) {
+            uint32_t id = est_item_id(rec, j);
+            it->ids[j] = remap ? remap[id] : id;
+        }
+        uint32_t pb = (uint32_t)(rec[w - 1] >> 32), bb = (uint32_t)rec[w - 1];
+        memcpy(prob, &pb, sizeof *prob);
+        memcpy(backoff, &bb, sizeof *backoff);
+        *ids = it->ids;
+    }
+    it->i++;
+    return 1;
+}
 
 /* Lines are built in a buffer and handed to stdio in large pieces: one
  * fwrite per line would cost more than formatting it. */
@@ -25,22 +77,31 @@ int kvg_ngram_estimate_write_arpa(const kvg_ngram_estimate *m, FILE *f)
     char *buf = malloc(OUT_CHUNK + line_max);
     if (!buf)
         return -1;
-    for (uint32_t k = 1; k <= m->order; k++) {
-        const kvg_est_order *lv = &m->levels[k];
+    int failed = 0;
+    for (uint32_t k = 1; k <= m->order && !failed; k++) {
         fprintf(f, "\n\\%u-grams:\n", k);
         size_t used = 0;
-        for (uint64_t i = 0; i < lv->n; i++) {
+        int has_backoff = k < m->order;
+        level_iter it;
+        const uint32_t *ids;
+        float prob, backoff;
+        int got;
+        failed = level_begin(&it, m, k);
+        while (!failed && (got = level_next(&it, &ids, &prob, &backoff)) != 0) {
+            if (got < 0) {
+                failed = 1;
+                break;
+            }
             char *p = buf + used;
-            p += kvg_format_float(lv->prob[i], p);
-            const uint32_t *ids = lv->ids + i * k;
+            p += kvg_format_float(prob, p);
             for (uint32_t j = k; j-- > 0;) { /* stored reversed */
                 *p++ = j + 1 == k ? '\t' : ' ';
                 memcpy(p, m->words[ids[j]], m->word_lens[ids[j]]);
                 p += m->word_lens[ids[j]];
             }
-            if (lv->backoff) {
+            if (has_backoff) {
                 *p++ = '\t';
-                p += kvg_format_float(lv->backoff[i], p);
+                p += kvg_format_float(backoff, p);
             }
             *p++ = '\n';
             used = (size_t)(p - buf);
@@ -54,6 +115,8 @@ int kvg_ngram_estimate_write_arpa(const kvg_ngram_estimate *m, FILE *f)
             break;
     }
     free(buf);
+    if (failed)
+        return -1;
     fputs("\n\\end\\\n", f);
     return ferror(f) ? -1 : 0;
 }
@@ -86,18 +149,29 @@ int kvg_ngram_estimate_to_input(const kvg_ngram_estimate *m, kvg_ngram_input *in
         const kvg_est_order *lv = &m->levels[k];
         kvg_ngram_order_input *o = &in->levels[k];
         size_t c = (size_t)(lv->n ? lv->n : 1);
+        int has_backoff = k < m->order;
         o->count = lv->n;
         o->ids = malloc(c * k * sizeof *o->ids);
         o->prob = malloc(c * sizeof *o->prob);
-        o->backoff = lv->backoff ? malloc(c * sizeof *o->backoff) : NULL;
-        if (!o->ids || !o->prob || (lv->backoff && !o->backoff))
+        o->backoff = has_backoff ? malloc(c * sizeof *o->backoff) : NULL;
+        if (!o->ids || !o->prob || (has_backoff && !o->backoff))
             goto oom;
-        for (uint64_t i = 0; i < lv->n; i++)
+        level_iter it;
+        const uint32_t *ids;
+        float prob, backoff;
+        int got = level_begin(&it, m, k) ? -1 : 1;
+        for (uint64_t i = 0; got > 0 && (got = level_next(&it, &ids, &prob, &backoff)) > 0; i++) {
             for (uint32_t j = 0; j < k; j++)
-                o->ids[i * k + j] = lv->ids[i * k + (k - 1 - j)];
-        memcpy(o->prob, lv->prob, lv->n * sizeof *o->prob);
-        if (lv->backoff)
-            memcpy(o->backoff, lv->backoff, lv->n * sizeof *o->backoff);
+                o->ids[i * k + j] = ids[k - 1 - j];
+            o->prob[i] = prob;
+            if (has_backoff)
+                o->backoff[i] = backoff;
+        }
+        if (got < 0) {
+            kvg_ngram_estimate_input_free(in);
+            return kvg_errorf(err, NULL, "cannot read back the estimated %u-grams from a temporary file: %s", k,
+                              strerror(errno));
+        }
     }
     return 0;
 oom:

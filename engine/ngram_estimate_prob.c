@@ -73,7 +73,7 @@ static uint64_t *child_offsets(const est_adjusted *a, uint32_t k)
     return off;
 }
 
-static float to_log10(double p)
+float est_to_log10(double p)
 {
     if (p <= 0.0)
         return -100.0f;
@@ -162,7 +162,7 @@ static int emit_level(const est_adjusted *a, uint32_t k, const double *p, const 
         if (opt->smoothing == KVG_SMOOTH_MLE && k == 1 && last == KVG_EST_UNK)
             out->prob[o] = -100.0f;
         else
-            out->prob[o] = to_log10(p[i]);
+            out->prob[o] = est_to_log10(p[i]);
         if (out->backoff) {
             float b = 0.0f;
             if (opt->smoothing == KVG_SMOOTH_KN && last != KVG_EST_UNK && last != KVG_EST_EOS && up->total[i])
@@ -170,6 +170,39 @@ static int emit_level(const est_adjusted *a, uint32_t k, const double *p, const 
             out->backoff[o] = b;
         }
         o++;
+    }
+    return 0;
+}
+
+int est_unigram_probs(const est_level *l1, const float d1[4], const kvg_ngram_estimate_options *opt, double *p,
+                      kvg_error *err)
+{
+    int mle = opt->smoothing == KVG_SMOOTH_MLE;
+    uint64_t total = 0, kept = 0;
+    double gamma = 0.0;
+    for (uint64_t i = 0; i < l1->n; i++) {
+        total += mle ? l1->raw[i] : l1->adj[i];
+        kept += !l1->pruned[i];
+        uint64_t c = l1->adj[i];
+        if (!mle && c)
+            gamma += l1->pruned[i] ? (double)c : (double)d1[c < 3 ? c : 3];
+    }
+    if (total == 0)
+        return kvg_errorf(err, NULL, "the corpus has no words");
+    gamma /= (double)total;
+    double uniform = kept > 1 ? 1.0 / (double)(kept - 1) : 1.0;
+    for (uint64_t i = 0; i < l1->n; i++) {
+        uint32_t id = l1->ids[i];
+        if (id == KVG_EST_BOS)
+            p[i] = 1.0;
+        else if (mle)
+            p[i] = (double)l1->raw[i] / (double)total;
+        else if (id == KVG_EST_UNK)
+            p[i] = gamma * uniform;
+        else {
+            uint64_t c = l1->adj[i];
+            p[i] = ((double)c - (double)d1[c < 3 ? c : 3]) / (double)total + gamma * uniform;
+        }
     }
     return 0;
 }
@@ -185,38 +218,11 @@ int est_probabilities(const est_adjusted *a, const kvg_ngram_estimate_options *o
 
     /* unigrams */
     const est_level *l1 = &a->levels[1];
-    const float *d1 = a->discount[1];
-    uint64_t total = 0, kept = 0;
-    double gamma = 0.0;
-    for (uint64_t i = 0; i < l1->n; i++) {
-        total += mle ? l1->raw[i] : l1->adj[i];
-        kept += !l1->pruned[i];
-        uint64_t c = l1->adj[i];
-        if (!mle && c)
-            gamma += l1->pruned[i] ? (double)c : (double)d1[c < 3 ? c : 3];
-    }
-    if (total == 0) {
-        kvg_errorf(err, NULL, "the corpus has no words");
-        return -1;
-    }
-    gamma /= (double)total;
-    double uniform = kept > 1 ? 1.0 / (double)(kept - 1) : 1.0;
     p_lo = malloc((size_t)l1->n * sizeof *p_lo);
     if (!p_lo)
         goto oom;
-    for (uint64_t i = 0; i < l1->n; i++) {
-        uint32_t id = l1->ids[i];
-        if (id == KVG_EST_BOS)
-            p_lo[i] = 1.0;
-        else if (mle)
-            p_lo[i] = (double)l1->raw[i] / (double)total;
-        else if (id == KVG_EST_UNK)
-            p_lo[i] = gamma * uniform;
-        else {
-            uint64_t c = l1->adj[i];
-            p_lo[i] = ((double)c - (double)d1[c < 3 ? c : 3]) / (double)total + gamma * uniform;
-        }
-    }
+    if (est_unigram_probs(l1, a->discount[1], opt, p_lo, err))
+        goto done;
 
     for (uint32_t k = 1; k <= order; k++) {
         /* the contexts one level up give this level's backoffs */

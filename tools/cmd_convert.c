@@ -39,7 +39,8 @@ static const char *const convert_help =
     "  --embd-type T       an untied tok_embd.weight. Default: --type\n"
     "                      q8_0 / q4_0 need rows of whole 32-element blocks: a matrix\n"
     "                      whose rows are not is stored as f16 instead (with a note)\n"
-    "  --quiet             no progress on stderr (shown by default when it is a terminal)\n"
+    "  --quiet             no progress (shown by default when stderr is a terminal) and\n"
+    "                      no notes on stderr\n"
     "  -h, --help          this help\n";
 
 int cmd_convert(int argc, char **argv)

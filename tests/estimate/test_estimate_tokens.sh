@@ -38,6 +38,9 @@ build() { # build WHAT ARGS...
 }
 build "token-level build" --tokenizer "$TOK" "$tmp/texts.txt" --arpa "$tmp/tok.arpa" -o "$tmp/tok.kvg"
 build "words = HF ids" "$tmp/ids.txt" --arpa "$tmp/ids.arpa"
+# past a tiny budget the stages stream from disk: the same model (unseen tokens included)
+build "token-level build, -S 1M" -S 1M -T "$tmp" --tokenizer "$TOK" "$tmp/texts.txt" --arpa "$tmp/tok-s.arpa"
+if cmp -s "$tmp/tok.arpa" "$tmp/tok-s.arpa"; then pass; else fail "the token-level model differs at -S 1M"; fi
 
 # grams ARPA ORDER: the n-grams of one order, sorted
 grams() { awk -F'\t' -v want="\\\\$2-grams:" '$0 == want { on = 1; next } /^\\/ { on = 0 } on && NF >= 2 { print $2 }' "$1" | LC_ALL=C sort; }

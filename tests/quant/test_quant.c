@@ -19,7 +19,8 @@
  *    from the same run through the residual hook), |logit_v - W_v . h| <=
  *    sum over blocks b of err_b * sum_{j in b} |h_j| (+ float rounding),
  *    with err_b = d_b / 2 for q8_0 and |d_b| (1 + 2^-8) for q4_0 (SPEC §4),
- *    d_b the block's stored scale and W the f32 weights. */
+ *    d_b the block's stored scale and W the f32 weights;
+ *  - the engine still refuses a quantized or f16 norm (f32 only). */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -432,6 +433,57 @@ static void test_output_logit_bound(const char *name, const char *f32_path)
     }
 }
 
+/* ---- the engine's dtype rule -------------------------------------------------- */
+
+/* f32_path's model with tensor `victim` re-encoded in dt: the engine must refuse it, naming
+ * the tensor and the dtypes it takes (norms f32 only; matrices any of the five). */
+static void check_refused(const char *f32_path, const char *victim, kvg_dtype dt, const char *want)
+{
+    kvg_file *f = open_kvg(f32_path), *g = NULL;
+    kvg_transformer *m = NULL;
+    kvg_writer *w = NULL;
+    kvg_error err;
+    const char *p = tmp_path(victim);
+    if (!f || kvg_transformer_open(f, &m, &err) || kvg_writer_open(p, 0, &w, &err) ||
+        kvg_tf_config_write(&m->c, w, &err)) {
+        CHECK(!"set up");
+        goto done;
+    }
+    for (size_t i = 0; i < kvg_tensor_count(f); i++) {
+        const kvg_tensor *t = kvg_tensor_at(f, i);
+        int rc;
+        if (!strcmp(t->name, victim)) {
+            uint64_t nb = 0;
+            kvg_dtype_nbytes(dt, t->n_elems, &nb);
+            void *buf = malloc((size_t)nb);
+            kvg_dtype_get(dt)->from_f32(t->data, buf, (size_t)t->n_elems);
+            rc = kvg_writer_tensor(w, t->name, dt, t->n_dims, t->shape, buf, &err);
+            free(buf);
+        } else {
+            rc = kvg_writer_tensor(w, t->name, (kvg_dtype)t->dtype, t->n_dims, t->shape, t->data, &err);
+        }
+        if (rc) {
+            CHECK(!"write");
+            kvg_writer_abort(w);
+            goto done;
+        }
+    }
+    CHECK_INT(0, kvg_writer_finish(w, &err));
+    kvg_transformer *bad = NULL;
+    g = open_kvg(p);
+    CHECK(g != NULL);
+    if (g) {
+        CHECK_INT(-1, kvg_transformer_open(g, &bad, &err));
+        CHECK_STR_CONTAINS(err.msg, victim);
+        CHECK_STR_CONTAINS(err.msg, want);
+    }
+    kvg_transformer_free(bad);
+done:
+    kvg_transformer_free(m);
+    kvg_close(f);
+    kvg_close(g);
+}
+
 int main(void)
 {
     const char *shared = getenv("KVG_SHARED_DIR"), *src = getenv("KVG_SOURCE_DIR");
@@ -480,6 +532,8 @@ int main(void)
     test_mixed_precision(f32[0], f32[1], stories_f32);
     for (int i = 0; i < 3; i++)
         test_output_logit_bound(names[i], f32[i]);
+    check_refused(f32[1], "blk.0.attn_norm.weight", KVG_DTYPE_Q8_0, "has dtype q8_0, expected f32");
+    check_refused(f32[1], "blk.1.ffn_norm.weight", KVG_DTYPE_F16, "has dtype f16, expected f32");
 
     for (int i = 0; i < n_paths; i++)
         unlink(paths[i]);
