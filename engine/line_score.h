@@ -33,4 +33,14 @@ typedef struct kvg_line_score {
  * Returns 0, or -1 when memory runs out. */
 int kvg_ngram_score_line(const kvg_ngram *m, const char *line, size_t len, int bos, int eos, kvg_line_score *out);
 
+/* Scores up to KVG_LINE_GROUP lines at once into out[0..n), exactly as n
+ * calls of kvg_ngram_score_line would, but interleaved token by token so
+ * that the memory loads of one line overlap the work on the others (the
+ * lookups of one line depend on each other, those of different lines do
+ * not). The outs may share one cache. Returns 0, or -1 when memory runs
+ * out (or n > KVG_LINE_GROUP). */
+#define KVG_LINE_GROUP 8
+int kvg_ngram_score_lines(const kvg_ngram *m, size_t n, const char *const *lines, const size_t *lens, int bos,
+                          int eos, kvg_line_score *out);
+
 #endif

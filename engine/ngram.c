@@ -22,6 +22,8 @@ typedef struct level {
     const uint8_t *hdr;  /* block headers, ngram_layout.h */
     ngram_header_layout hl;
     const uint8_t *rec;  /* block data */
+    const uint16_t *fk16; /* the key of each block's first entry: u16 [n_blocks], */
+    const uint32_t *fk32; /* or u32 (the other NULL) */
     uint64_t rec_limit;  /* largest bit position an 8-byte load may start at */
     uint64_t next_count; /* entries of the next level (0 at the top) */
     int has_next;
@@ -91,6 +93,9 @@ static inline void block_at(const level *l, uint64_t b, block_view *v)
     v->m = b < l->n_blocks - 1 ? NGRAM_BLOCK : b == l->n_blocks - 1 ? l->last_m : 0;
 }
 
+/* The key of block b's first entry, b < n_blocks. */
+static inline uint32_t first_key(const level *l, uint64_t b) { return l->fk16 ? l->fk16[b] : l->fk32[b]; }
+
 static inline uint32_t key_in(const level *l, const block_view *v, uint64_t r)
 {
     return (uint32_t)rd(l, v->pos + r * v->kbits, v->kbits);
@@ -109,23 +114,30 @@ static inline float column_value(const value_column *c, uint64_t code)
     return c->values[code < c->n_values ? code : c->n_values - 1];
 }
 
+/* Entry r's record (prob code, backoff code, child offset) follows the
+ * block's keys: one cache line holds all a lookup reads after the search. */
+static inline uint64_t record_at(const level *l, const block_view *v, uint64_t r)
+{
+    return v->pos + v->m * v->kbits + r * (l->prob.bits + l->backoff.bits + v->cbits);
+}
+
 static inline float prob_in(const level *l, const block_view *v, uint64_t r)
 {
-    return column_value(&l->prob, rd(l, v->pos + v->m * v->kbits + r * l->prob.bits, l->prob.bits));
+    return column_value(&l->prob, rd(l, record_at(l, v, r), l->prob.bits));
 }
 
 static inline float backoff_in(const level *l, const block_view *v, uint64_t r)
 {
-    uint64_t at = v->pos + v->m * (v->kbits + l->prob.bits) + r * l->backoff.bits;
-    return column_value(&l->backoff, rd(l, at, l->backoff.bits));
+    return column_value(&l->backoff, rd(l, record_at(l, v, r) + l->prob.bits, l->backoff.bits));
 }
 
 /* The children of entry r of a block: entries [lo, hi) of the next level,
  * from the block's child offsets (clamped, like every read). */
 static inline void children_in(const level *l, const block_view *v, uint64_t r, uint64_t *lo, uint64_t *hi)
 {
-    uint64_t at = v->pos + v->m * (v->kbits + l->prob.bits + l->backoff.bits) + r * v->cbits;
-    uint64_t a = v->first + (r ? rd(l, at - v->cbits, v->cbits) : 0), b = v->first + rd(l, at, v->cbits);
+    uint64_t width = l->prob.bits + l->backoff.bits + v->cbits;
+    uint64_t at = record_at(l, v, r) + l->prob.bits + l->backoff.bits;
+    uint64_t a = v->first + (r ? rd(l, at - width, v->cbits) : 0), b = v->first + rd(l, at, v->cbits);
     *hi = b < l->next_count ? b : l->next_count;
     *lo = a < *hi ? a : *hi;
 }
@@ -146,9 +158,10 @@ static inline uint64_t entry_r(const entry *e) { return e->i & (NGRAM_BLOCK - 1)
 
 /* Finds key among entries [lo, hi) of level l (keys strictly increasing
  * there). Within one block keys have one width, so a search first finds
- * the block by binary search over the blocks' first keys in the range (a
- * header and a key per probe), then searches inside it with keys alone.
- * 0 and *e set when found. */
+ * the block by binary search over the blocks' first keys in the range (in
+ * the dense first-key array: a long run's first keys share a cache line or
+ * two), then reads that block's header and searches its keys. 0 and *e set
+ * when found. */
 static int find_key(const level *l, uint64_t lo, uint64_t hi, uint32_t key, entry *e)
 {
     block_view v;
@@ -160,8 +173,7 @@ static int find_key(const level *l, uint64_t lo, uint64_t hi, uint32_t key, entr
     /* the last block in [b0, b1] whose first key in the range is <= key */
     while (b0 < b1) {
         uint64_t mid = b0 + (b1 - b0 + 1) / 2;
-        block_at(l, mid, &v);
-        if (key_in(l, &v, 0) <= key)
+        if (first_key(l, mid) <= key)
             b0 = mid;
         else
             b1 = mid - 1;
@@ -218,18 +230,33 @@ static uint32_t word_of(const kvg_ngram *m, uint32_t n, uint64_t i, const uint64
  * reads of the entry's values and children by one probe into a table that
  * stays in L2. Deeper levels have short runs, where the probe would cost
  * about what it saves (measured). */
+#ifndef CACHE_BITS
 #define CACHE_BITS 14
+#endif
+#ifndef CACHE_TOP
+#define CACHE_TOP 2 /* levels 2..CACHE_TOP are remembered */
+#endif
 struct kvg_ngram_cache {
     const kvg_ngram *model;
+    /* 32 bytes; entries whose indices do not fit in 32 bits are not kept */
     struct cache_slot {
-        uint64_t tag;    /* (run start << 5 | level) + 1; 0 = empty */
-        uint64_t child;  /* UINT64_MAX for "not there" */
-        uint64_t lo;     /* the child's children */
+        uint32_t run;   /* (run start << 4 | level) + 1; 0 = empty */
         uint32_t key;
+        uint32_t child; /* UINT32_MAX for "not there" */
+        uint32_t lo;    /* the child's children */
         uint32_t n_children;
         float prob, backoff;
+        uint32_t pad;
     } slot[1u << CACHE_BITS];
 };
+
+static inline uint64_t cache_tag(uint64_t lo, uint32_t n) { return ((lo << 4) | n) + 1; }
+
+static inline uint64_t cache_index(uint64_t lo, uint32_t n, uint32_t key)
+{
+    uint64_t h = (cache_tag(lo, n) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)key * 0xC2B2AE3D27D4EB4Full);
+    return h >> (64 - CACHE_BITS);
+}
 
 kvg_ngram_cache *kvg_ngram_cache_new(const kvg_ngram *m)
 {
@@ -271,16 +298,14 @@ static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t
         return -1;
     struct cache_slot *s = NULL;
     uint64_t tag = 0;
-    if (cache && n == 2) {
-        tag = ((lo << 5) | n) + 1;
-        uint64_t h = (tag * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)key * 0xC2B2AE3D27D4EB4Full);
-        s = &cache->slot[h >> (64 - CACHE_BITS)];
-        if (s->tag == tag && s->key == key) {
-            if (s->child == UINT64_MAX)
+    if (cache && n <= CACHE_TOP && (tag = cache_tag(lo, n)) < UINT32_MAX) {
+        s = &cache->slot[cache_index(lo, n, key)];
+        if (s->run == tag && s->key == key) {
+            if (s->child == UINT32_MAX)
                 return -1;
             k->i = s->child;
             k->lo = s->lo;
-            k->hi = s->lo + s->n_children;
+            k->hi = (uint64_t)s->lo + s->n_children;
             k->prob = s->prob;
             k->backoff = s->backoff;
             return 0;
@@ -290,12 +315,12 @@ static inline int find_link(const kvg_ngram *m, kvg_ngram_cache *cache, uint32_t
     int rc = find_key(&m->levels[n], lo, hi, key, &e);
     if (rc == 0)
         link_of(m, n, &e, k);
-    if (s && (rc != 0 || k->hi - k->lo <= UINT32_MAX)) {
-        s->tag = tag;
+    if (s && (rc != 0 || (k->i < UINT32_MAX && k->hi <= UINT32_MAX))) {
+        s->run = (uint32_t)tag;
         s->key = key;
-        s->child = rc == 0 ? k->i : UINT64_MAX;
+        s->child = rc == 0 ? (uint32_t)k->i : UINT32_MAX;
         if (rc == 0) {
-            s->lo = k->lo;
+            s->lo = (uint32_t)k->lo;
             s->n_children = (uint32_t)(k->hi - k->lo);
             s->prob = k->prob;
             s->backoff = k->backoff;
@@ -356,15 +381,53 @@ float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const k
         out->lo[j] = chain[j].lo;
         out->hi[j] = chain[j].hi;
         out->backoff[j] = chain[j].backoff;
-#if defined(__GNUC__)
-        /* the next word's search starts at the first child */
-        if (chain[j].lo < chain[j].hi) {
-            const level *c = &m->levels[j + 2];
-            __builtin_prefetch(c->hdr + ((chain[j].lo >> NGRAM_BLOCK_LOG) * c->hl.bits >> 3));
-        }
-#endif
     }
     return prob;
+}
+
+void kvg_ngram_prefetch(const kvg_ngram *m, const kvg_ngram_cache *cache, const kvg_ngram_state *st, uint32_t word,
+                        int stage)
+{
+#if defined(__GNUC__)
+    if (word >= m->vocab_size)
+        return;
+    if (stage == 0) {
+        __builtin_prefetch(m->uni + 3 * (uint64_t)word);
+        if (cache && cache->model == m && st->len > 0)
+            __builtin_prefetch(&cache->slot[cache_index(st->lo[0], 2, word)]);
+    }
+    /* Each level's search reads the first keys of the context's run, then
+     * a block header and the block's keys and records. Stage 0 starts on
+     * the first keys or, for the many runs of one block, its header; stage
+     * 1 reads that header and starts on the keys and records of the run. */
+    for (uint32_t j = 0; j < st->len; j++) {
+        const level *c = &m->levels[j + 2];
+        if (st->lo[j] >= st->hi[j] || st->hi[j] > c->count)
+            continue;
+        uint64_t b0 = st->lo[j] >> NGRAM_BLOCK_LOG, b1 = (st->hi[j] - 1) >> NGRAM_BLOCK_LOG;
+        if (stage == 0) {
+            if (b0 == b1)
+                __builtin_prefetch(c->hdr + (b0 * c->hl.bits >> 3));
+            else if (c->fk16)
+                __builtin_prefetch(c->fk16 + b0 + (b1 - b0 + 1) / 2);
+            else
+                __builtin_prefetch(c->fk32 + b0 + (b1 - b0 + 1) / 2);
+        } else if (b0 == b1) {
+            block_view v;
+            block_at(c, b0, &v);
+            uint64_t a = st->lo[j] & (NGRAM_BLOCK - 1), z = st->hi[j] - (b0 << NGRAM_BLOCK_LOG);
+            uint64_t k0 = v.pos + a * v.kbits, r0 = record_at(c, &v, a), r1 = record_at(c, &v, z);
+            if (r1 > c->rec_limit)
+                continue;
+            __builtin_prefetch(c->rec + (k0 >> 3));
+            __builtin_prefetch(c->rec + (r0 >> 3));
+            if ((r1 >> 9) != (r0 >> 9))
+                __builtin_prefetch(c->rec + (r1 >> 3));
+        }
+    }
+#else
+    (void)m, (void)cache, (void)st, (void)word, (void)stage;
+#endif
 }
 
 void kvg_ngram_null_state(const kvg_ngram *m, kvg_ngram_state *st)
@@ -571,6 +634,9 @@ static int check_level(const kvg_ngram *m, unsigned n, const uint64_t *parent_lo
         if (!l->has_next && v.cbits != 0)
             return kvg_errorf(err, path, "ngram.%u.blocks[%llu] has child offsets at the top level", n,
                               (unsigned long long)b);
+        if (v.m && first_key(l, b) != key_in(l, &v, 0))
+            return kvg_errorf(err, path, "ngram.%u.first_keys[%llu] is not the key of the block's first entry", n,
+                              (unsigned long long)b);
         pos += v.m * (v.kbits + l->prob.bits + l->backoff.bits + v.cbits);
         if (pos > l->rec_limit)
             return kvg_errorf(err, path, "ngram.%u.blocks[%llu] runs past the records", n, (unsigned long long)b);
@@ -710,6 +776,19 @@ int kvg_ngram_open(const kvg_file *f, kvg_ngram **out, kvg_error *err)
             goto fail;
         }
         l->hdr = hdr->data;
+        char fname[64];
+        ngram_tensor_name(fname, sizeof fname, n, "first_keys");
+        const kvg_tensor *fk = kvg_tensor_find(f, fname);
+        if (!fk || (fk->dtype != KVG_DTYPE_U16 && fk->dtype != KVG_DTYPE_U32) || fk->n_dims != 1 ||
+            fk->n_elems != l->n_blocks) {
+            kvg_errorf(err, path,
+                       "n-gram table \"%s\" is missing or not a u16/u32 vector of %llu (a file from before it "
+                       "existed must be converted again)",
+                       fname, (unsigned long long)l->n_blocks);
+            goto fail;
+        }
+        l->fk16 = fk->dtype == KVG_DTYPE_U16 ? fk->data : NULL;
+        l->fk32 = fk->dtype == KVG_DTYPE_U32 ? fk->data : NULL;
     }
     *out = m;
     return 0;

@@ -3,9 +3,11 @@
  * Layout (format/SPEC.md §8): level n (1..N) holds the n-grams of order n,
  * sorted by their word-id tuples, so the continuations of a context are one
  * contiguous run of the next level. Level 1 is a plain table indexed by word
- * id; levels 2..N are bit-packed blocks of 32 entries (keys, value codes,
- * child offsets, each as narrow as the block allows), where the key of an
- * entry at level n >= 3 is the rank of its suffix among its siblings.
+ * id; levels 2..N are bit-packed blocks of 32 entries (the keys, then per
+ * entry a record of value codes and child offset, each field as narrow as
+ * the block allows) with a dense array of each block's first key, where the
+ * key of an entry at level n >= 3 is the rank of its suffix among its
+ * siblings.
  *
  * Scoring follows KenLM exactly: the matched length is the longest chain of
  * entries w, (h1 w), (h2 h1 w), ... present in the table, where missing
@@ -82,6 +84,14 @@ float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t wo
 /* The same, remembering recent lookups in cache (NULL: no cache). */
 float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const kvg_ngram_state *in, uint32_t word,
                              kvg_ngram_state *out, uint32_t *matched);
+
+/* A hint, no effect on results: starts loading what scoring word after
+ * st will read, so that the loads overlap other work. Stage 0: the word's
+ * unigram row, its cache slot, where each context's search starts; stage 1,
+ * some time later (it reads what stage 0 loaded): the keys and records the
+ * searches will read. */
+void kvg_ngram_prefetch(const kvg_ngram *m, const kvg_ngram_cache *cache, const kvg_ngram_state *st, uint32_t word,
+                        int stage);
 
 /* The whole conditional distribution: log10 p(w | st) for every word id w,
  * into out[0..V). Costs O(V + continuations of the context's suffixes).

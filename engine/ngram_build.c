@@ -751,6 +751,34 @@ static unsigned block_cbits(const uint64_t *next, uint64_t start, uint64_t end)
     return !next || next[end] == next[start] ? 0 : packed_bits_for(next[end] - next[start]);
 }
 
+/* Writes ngram.<n>.first_keys: the key of each block's first entry, u16
+ * when every one fits, else u32, so that a search across the blocks of a
+ * long run reads one dense array instead of a header and a key per probe. */
+static int write_first_keys(kvg_writer *w, unsigned n, uint64_t count, const uint32_t *keys, const char *where,
+                            kvg_error *err)
+{
+    uint64_t nb = ngram_blocks(count);
+    uint32_t mx = 0;
+    for (uint64_t b = 0; b < nb; b++)
+        mx = keys[b * NGRAM_BLOCK] > mx ? keys[b * NGRAM_BLOCK] : mx;
+    int wide = mx > UINT16_MAX;
+    void *fk = calloc(nb ? (size_t)nb : 1, wide ? 4 : 2);
+    if (!fk)
+        return kvg_errorf(err, where, "out of memory packing level %u", n);
+    for (uint64_t b = 0; b < nb; b++) {
+        if (wide)
+            ((uint32_t *)fk)[b] = keys[b * NGRAM_BLOCK];
+        else
+            ((uint16_t *)fk)[b] = (uint16_t)keys[b * NGRAM_BLOCK];
+    }
+    char name[64];
+    ngram_tensor_name(name, sizeof name, n, "first_keys");
+    uint64_t shape[] = {nb};
+    int rc = kvg_writer_tensor(w, name, wide ? KVG_DTYPE_U32 : KVG_DTYPE_U16, 1, shape, fk, err);
+    free(fk);
+    return rc;
+}
+
 /* Writes ngram.<n>.blocks and ngram.<n>.records (layout in ngram_layout.h)
  * for count entries with keys (NULL at level 1), value codes and, below the
  * top, child pointers next[0..count]. */
@@ -786,20 +814,20 @@ static int write_blocks(kvg_writer *w, unsigned n, uint64_t count, const uint32_
         unsigned kbits = block_kbits(keys, start, end), cbits = block_cbits(next, start, end);
         bits_set(hdr, hpos + hl.pos_bits, kbits);
         bits_set(hdr, hpos + hl.pos_bits + NGRAM_WIDTH_BITS, cbits);
-        uint64_t at_prob = pos + m * kbits, at_backoff = at_prob + m * prob->bits;
-        uint64_t at_child = at_backoff + (next ? m * backoff->bits : 0);
+        /* keys, then one record per entry: prob code, backoff code, child offset */
+        unsigned width = vbits + (next ? cbits : 0);
         for (uint64_t i = start; i < end; i++) {
-            uint64_t r = i - start;
+            uint64_t r = i - start, at = pos + m * kbits + r * width;
             if (kbits)
                 bits_set(rec, pos + r * kbits, keys[i]);
-            bits_set(rec, at_prob + r * prob->bits, prob->codes[i]);
+            bits_set(rec, at, prob->codes[i]);
             if (next) {
-                bits_set(rec, at_backoff + r * backoff->bits, backoff->codes[i]);
+                bits_set(rec, at + prob->bits, backoff->codes[i]);
                 if (cbits)
-                    bits_set(rec, at_child + r * cbits, next[i + 1] - next[start]);
+                    bits_set(rec, at + vbits, next[i + 1] - next[start]);
             }
         }
-        pos = at_child + (next ? m * cbits : 0);
+        pos += m * (kbits + width);
     }
     char name[64];
     ngram_tensor_name(name, sizeof name, n, "blocks");
@@ -808,6 +836,8 @@ static int write_blocks(kvg_writer *w, unsigned n, uint64_t count, const uint32_
         goto done;
     ngram_tensor_name(name, sizeof name, n, "records");
     if (kvg_writer_tensor(w, name, KVG_DTYPE_U64, 1, rshape, rec, err))
+        goto done;
+    if (write_first_keys(w, n, count, keys, where, err))
         goto done;
     rc = 0;
 done:

@@ -36,17 +36,19 @@ static inline void ngram_tensor_name(char *buf, size_t cap, unsigned n, const ch
  * kbits = cbits = 0, first = count[n+1]). The block's data in
  * ngram.<n>.records, for its m entries (NGRAM_BLOCK, fewer in the last
  * block), is
- *   m keys of kbits bits, m prob codes, m backoff codes (n < N), then
- *   (n < N) m child offsets of cbits bits: offset r is where the children
- *   of entry r+1 start (those of entry r end), relative to first; the
+ *   m keys of kbits bits, then m records: (prob code, backoff code (n < N),
+ *   child offset of cbits bits (n < N)); the offset of entry r is where
+ *   its children end (those of entry r+1 start), relative to first; the
  *   children of entry 0 start at first.
+ * ngram.<n>.first_keys (u16, or u32 when a value needs it) holds the key of
+ * every block's first entry, for the search across the blocks of a run.
  * A key is the word id at level 2 and, at level n >= 3, the rank of the
  * entry's suffix (its last n-1 words) among that suffix's siblings in
  * level n-1: the scorer has that rank from the previous level's lookup, and
  * ranks are much smaller than word ids. Keys and child offsets per block
  * take only the width the block's largest value needs; the entry that a
- * lookup finds has its key, values and child range within a cache line or
- * two. */
+ * lookup finds has its key in one cache line and its values and child range
+ * in one record. */
 #define NGRAM_BLOCK_LOG 5
 #define NGRAM_BLOCK (1u << NGRAM_BLOCK_LOG)
 #define NGRAM_WIDTH_BITS 6 /* kbits and cbits */

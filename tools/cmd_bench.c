@@ -351,17 +351,25 @@ static int ngram_score_pass(const kvg_ngram *m, const bench_text *t, int threads
     {
 #pragma omp single nowait
         got = omp_get_num_threads();
-        kvg_line_score ls = {0};
-        ls.cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
-#pragma omp for schedule(dynamic, 16)
-        for (size_t i = 0; i < t->n_lines; i++) {
-            if (kvg_ngram_score_line(m, t->line[i], t->len[i], 1, 1, &ls))
+        /* as `kvgram score` does: groups of lines scored interleaved */
+        kvg_line_score ls[KVG_LINE_GROUP];
+        memset(ls, 0, sizeof ls);
+        kvg_ngram_cache *cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
+        for (int g = 0; g < KVG_LINE_GROUP; g++)
+            ls[g].cache = cache;
+        size_t n_groups = (t->n_lines + KVG_LINE_GROUP - 1) / KVG_LINE_GROUP;
+#pragma omp for schedule(dynamic, 2)
+        for (size_t grp = 0; grp < n_groups; grp++) {
+            size_t i0 = grp * KVG_LINE_GROUP, k = t->n_lines - i0 < KVG_LINE_GROUP ? t->n_lines - i0 : KVG_LINE_GROUP;
+            if (kvg_ngram_score_lines(m, k, (const char *const *)&t->line[i0], &t->len[i0], 1, 1, ls))
                 failed = 1;
             else
-                n += ls.n;
+                for (size_t j = 0; j < k; j++)
+                    n += ls[j].n;
         }
-        free(ls.tokens);
-        kvg_ngram_cache_free(ls.cache);
+        for (int g = 0; g < KVG_LINE_GROUP; g++)
+            free(ls[g].tokens);
+        kvg_ngram_cache_free(cache);
     }
     *seconds = now_s() - t0;
     *tokens = n;

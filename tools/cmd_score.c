@@ -327,25 +327,37 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
             int t = omp_get_thread_num();
             strbuf *out = &tbuf[t];
             out->len = 0;
-            kvg_line_score ls = {0};
-            ls.cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
-#pragma omp for schedule(dynamic, 16)
-            for (long i = 0; i < n; i++) {
-                size_t start = out->len;
-                b->failed[i] = kvg_ngram_score_line(m, b->lines[i], b->lens[i], o->bos, o->eos, &ls) != 0;
-                if (!b->failed[i])
-                    format_line(o, m, first + (uint64_t)i, &ls, out);
-                b->failed[i] |= out->failed;
-                b->out_thread[i] = t;
-                b->out_off[i] = start;
-                b->out_len[i] = out->len - start;
-                b->total[i] = ls.total_log10;
-                b->oov[i] = ls.oov;
-                b->tokens[i] = (uint32_t)ls.n;
-                b->oov_log10[i] = ls.oov_log10;
+            kvg_line_score ls[KVG_LINE_GROUP];
+            memset(ls, 0, sizeof ls);
+            kvg_ngram_cache *cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
+            for (int g = 0; g < KVG_LINE_GROUP; g++)
+                ls[g].cache = cache;
+            /* groups of lines, scored interleaved (line_score.h) */
+            long n_groups = (n + KVG_LINE_GROUP - 1) / KVG_LINE_GROUP;
+#pragma omp for schedule(dynamic, 4)
+            for (long grp = 0; grp < n_groups; grp++) {
+                long i0 = grp * KVG_LINE_GROUP, k = n - i0 < KVG_LINE_GROUP ? n - i0 : KVG_LINE_GROUP;
+                int failed = kvg_ngram_score_lines(m, (size_t)k, (const char *const *)&b->lines[i0], &b->lens[i0],
+                                                   o->bos, o->eos, ls) != 0;
+                for (long j = 0; j < k; j++) {
+                    long i = i0 + j;
+                    size_t start = out->len;
+                    b->failed[i] = failed;
+                    if (!failed)
+                        format_line(o, m, first + (uint64_t)i, &ls[j], out);
+                    b->failed[i] |= out->failed;
+                    b->out_thread[i] = t;
+                    b->out_off[i] = start;
+                    b->out_len[i] = out->len - start;
+                    b->total[i] = ls[j].total_log10;
+                    b->oov[i] = ls[j].oov;
+                    b->tokens[i] = (uint32_t)ls[j].n;
+                    b->oov_log10[i] = ls[j].oov_log10;
+                }
             }
-            free(ls.tokens);
-            kvg_ngram_cache_free(ls.cache);
+            for (int g = 0; g < KVG_LINE_GROUP; g++)
+                free(ls[g].tokens);
+            kvg_ngram_cache_free(cache);
         }
         for (long i = 0; i < n; i++) {
             if (b->failed[i]) {

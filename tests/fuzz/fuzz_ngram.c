@@ -27,6 +27,21 @@ static void use_model(const kvg_ngram *m)
         check(kvg_ngram_score_line(m, lines[i], strlen(lines[i]), 1, 1, &ls) == 0, "score a line");
         sink += ls.n;
     }
+    {
+        /* interleaved scoring reads block headers ahead (prefetch stage 1) */
+        kvg_line_score group[4];
+        size_t lens[4];
+        memset(group, 0, sizeof group);
+        for (int i = 0; i < 4; i++) {
+            lens[i] = strlen(lines[i]);
+            group[i].cache = ls.cache;
+        }
+        check(kvg_ngram_score_lines(m, 4, lines, lens, 1, 1, group) == 0, "score lines interleaved");
+        for (int i = 0; i < 4; i++) {
+            sink += group[i].n;
+            free(group[i].tokens);
+        }
+    }
     /* every word after every word: reaches every level-2 run */
     kvg_ngram_state st;
     uint32_t limit = V < 64 ? V : 64;

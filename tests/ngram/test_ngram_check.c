@@ -5,7 +5,8 @@
  * copies of the file are made with one field of the tables changed, at
  * positions computed here from format/SPEC.md §8 (not from the engine's
  * layout header): a first-child pointer of level 1, a block's data offset,
- * the sentinel header, the keys of a block, the child offsets of a block.
+ * the sentinel header, the keys of a block, the child offsets of a block,
+ * a block's first key.
  * Each copy still opens (tensor data is only checksummed on request), so
  * kvg_ngram_check must name the damage. Then random byte changes inside
  * the tables: whatever they do, scoring, distributions and the check must
@@ -84,6 +85,19 @@ static void exercise(const kvg_ngram *m)
     ls.cache = kvg_ngram_cache_new(m);
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         CHECK(kvg_ngram_score_line(m, lines[i], strlen(lines[i]), 1, 1, &ls) == 0);
+    {
+        /* interleaved, with the prefetches that read headers ahead */
+        size_t lens[4];
+        kvg_line_score group[4];
+        memset(group, 0, sizeof group);
+        for (int i = 0; i < 4; i++) {
+            lens[i] = strlen(lines[i]);
+            group[i].cache = ls.cache;
+        }
+        CHECK(kvg_ngram_score_lines(m, 4, lines, lens, 1, 1, group) == 0);
+        for (int i = 0; i < 4; i++)
+            free(group[i].tokens);
+    }
     uint32_t V = kvg_ngram_vocab_size(m);
     float *dist = malloc(V * sizeof *dist);
     kvg_ngram_state st;
@@ -210,13 +224,14 @@ static void damage_model(const char *arpa, int quantize)
     expect_damage("sentinel", b, n, "ngram.4");
 
     /* level 2, block 0 (the continuations of the first words): every key
-     * set to its largest value, so siblings are no longer increasing */
+     * but the first set to its largest value, so siblings are no longer
+     * increasing */
     memcpy(b, orig, n);
     hdr = b + lv[2].hdr_off;
     unsigned kbits = (unsigned)get_field(hdr, lv[2].pb, 6);
     uint64_t pos0 = get_field(hdr, 0, lv[2].pb);
     CHECK(kbits > 0);
-    for (unsigned r = 0; r < 32; r++)
+    for (unsigned r = 1; r < 32; r++) /* key 0 is also in ngram.2.first_keys */
         put_field(b + lv[2].rec_off, pos0 + r * kbits, kbits, (UINT64_C(1) << kbits) - 1);
     expect_damage("keys", b, n, "ngram.2 key");
 
@@ -240,11 +255,29 @@ static void damage_model(const char *arpa, int quantize)
         if (g)
             kvg_close(g);
     }
-    uint64_t at = get_field(hdr, 0, lv[3].pb) + 32 * (kbits + pbits + bbits);
-    CHECK_INT(first1 - first0, get_field(b + lv[3].rec_off, at + 31 * cbits, cbits)); /* the layout as read here */
+    /* after the 32 keys, record r = (prob code, backoff code, child offset) */
+    uint64_t width = pbits + bbits + cbits, at = get_field(hdr, 0, lv[3].pb) + 32 * kbits + pbits + bbits;
+    CHECK_INT(first1 - first0, get_field(b + lv[3].rec_off, at + 31 * width, cbits)); /* the layout as read here */
     for (unsigned r = 0; r < 32; r++)
-        put_field(b + lv[3].rec_off, at + r * cbits, cbits, 0);
+        put_field(b + lv[3].rec_off, at + r * width, cbits, 0);
     expect_damage("child offsets", b, n, "ngram.3");
+
+    /* level 4: the first key of block 2 is not its first entry's key */
+    memcpy(b, orig, n);
+    {
+        kvg_file *g = NULL;
+        CHECK(kvg_open(path, &g, &err) == 0);
+        const kvg_tensor *fk = g ? kvg_tensor_find(g, "ngram.4.first_keys") : NULL;
+        CHECK(fk != NULL && fk->n_elems == (count[3] + 31) / 32 && fk->n_elems > 2);
+        if (fk) {
+            size_t width = fk->dtype == KVG_DTYPE_U16 ? 2 : 4;
+            uint64_t off = fk->offset + 2 * width;
+            b[off] ^= 1;
+        }
+        if (g)
+            kvg_close(g);
+    }
+    expect_damage("first keys", b, n, "ngram.4.first_keys");
 
     /* random bytes anywhere in the tables: no verdict asked, only no stray reads */
     srand(12345);

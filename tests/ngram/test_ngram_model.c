@@ -16,6 +16,7 @@
 
 #include "arpa_convert.h"
 #include "kvg_test.h"
+#include "line_score.h"
 #include "ngram.h"
 
 /* ---- reference ---- */
@@ -364,6 +365,75 @@ static void check_quantized_close(const char *arpa)
     unload(&q);
 }
 
+/* Lines scored in interleaved groups (kvg_ngram_score_lines, what `score`
+ * runs) give bit for bit what scoring each line alone without a cache gives:
+ * every token's id, matched length and log10 p, and the line totals. Groups
+ * of every size 1..KVG_LINE_GROUP over held-out lines, including an empty
+ * line and an all-OOV one, with and without <s> and </s>. */
+static void check_grouped_lines(const char *dir)
+{
+    char arpa[512], text[512];
+    snprintf(arpa, sizeof arpa, "%s/data/kjv/kjv.small.o5.arpa.gz", dir);
+    snprintf(text, sizeof text, "%s/data/kjv/kjv.test.head200.txt", dir);
+    loaded l;
+    if (load(&l, arpa, 0))
+        return;
+    enum { N_LINES = 64 };
+    char *lines[N_LINES];
+    size_t lens[N_LINES], n = 0, cap = 0;
+    FILE *in = fopen(text, "r");
+    CHECK(in != NULL);
+    char *buf = NULL;
+    ssize_t got;
+    while (in && n < N_LINES - 2 && (got = getline(&buf, &cap, in)) > 0) {
+        lens[n] = (size_t)got - (buf[got - 1] == '\n');
+        lines[n] = strndup(buf, lens[n]);
+        n++;
+    }
+    if (in)
+        fclose(in);
+    free(buf);
+    lines[n] = strdup("");
+    lens[n++] = 0;
+    lines[n] = strdup("zzqx qqzx\tzxzq");
+    lens[n] = strlen(lines[n]);
+    n++;
+    kvg_line_score alone = {0}, group[KVG_LINE_GROUP];
+    memset(group, 0, sizeof group);
+    kvg_ngram_cache *cache = kvg_ngram_cache_new(l.m);
+    CHECK(cache != NULL);
+    for (int g = 0; g < KVG_LINE_GROUP; g++)
+        group[g].cache = cache;
+    for (int mode = 0; mode < 2; mode++)
+        for (size_t size = 1; size <= KVG_LINE_GROUP; size++)
+            for (size_t i = 0; i < n; i += size) {
+                size_t k = n - i < size ? n - i : size;
+                CHECK(kvg_ngram_score_lines(l.m, k, (const char *const *)&lines[i], &lens[i], mode, mode, group) ==
+                      0);
+                for (size_t j = 0; j < k; j++) {
+                    CHECK(kvg_ngram_score_line(l.m, lines[i + j], lens[i + j], mode, mode, &alone) == 0);
+                    const kvg_line_score *a = &alone, *b = &group[j];
+                    CHECK_INT(a->n, b->n);
+                    CHECK_INT(a->oov, b->oov);
+                    CHECK(memcmp(&a->total_log10, &b->total_log10, sizeof a->total_log10) == 0);
+                    CHECK(memcmp(&a->oov_log10, &b->oov_log10, sizeof a->oov_log10) == 0);
+                    for (size_t t = 0; t < a->n && t < b->n; t++) {
+                        CHECK_INT(a->tokens[t].id, b->tokens[t].id);
+                        CHECK_INT(a->tokens[t].matched, b->tokens[t].matched);
+                        CHECK(memcmp(&a->tokens[t].log10p, &b->tokens[t].log10p, sizeof(float)) == 0);
+                    }
+                }
+            }
+    CHECK(kvg_ngram_score_lines(l.m, KVG_LINE_GROUP + 1, (const char *const *)lines, lens, 1, 1, group) == -1);
+    for (int g = 0; g < KVG_LINE_GROUP; g++)
+        free(group[g].tokens);
+    free(alone.tokens);
+    kvg_ngram_cache_free(cache);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    unload(&l);
+}
+
 int main(void)
 {
     const char *dir = getenv("KVG_SHARED_DIR");
@@ -383,5 +453,6 @@ int main(void)
     check_blanks_and_edges(dir);
     snprintf(path, sizeof path, "%s/data/kjv/kjv.small.o3.arpa.gz", dir);
     check_quantized_close(path);
+    check_grouped_lines(dir);
     return kvg_test_end();
 }
