@@ -25,8 +25,16 @@
  * W is [n_out, n_in] row-major in wtype (f32, f16, bf16, or q8_0 / q4_0
  * blocks of 32 along each row), like torch nn.Linear's weight; b is [n_out]
  * f32 or NULL. y must not alias x.
+ * Paths: the scalar reference (matmul.c), AVX2 and NEON (matmul_avx2.c,
+ * matmul_neon.c on the blocked GEMM of matmul_blocked.h). Every dtype is
+ * converted to f32 once per weight per call (while packing); activations
+ * stay f32 (no integer dot products). On the SIMD paths each output is one
+ * FMA chain over k in increasing order, then + bias, so a token's outputs
+ * have the same bits whatever the batch size or thread count; the paths
+ * differ from each other by f32 rounding only (bound: tests/kernels/
+ * test_matmul_paths.c).
  * Returns 0, or -1 for an unsupported wtype or a quantized wtype with
- * n_in % 32 != 0 (nothing written). */
+ * n_in % 32 != 0 (nothing written), or when scratch memory runs out. */
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                size_t n_in, size_t n_out);
 

@@ -1,48 +1,58 @@
-/* matmul.c — y = x W^T + b for f32 / f16 / bf16 / q8_0 / q4_0 weights, the
- * scalar reference.
+/* matmul.c — y = x W^T + b for f32 / f16 / bf16 / q8_0 / q4_0 weights: the
+ * argument checks, the choice of path (kernel_path.h) and the scalar
+ * reference every SIMD path is tested against.
  *
- * The batch is the point: W's rows are converted to f32 a block at a time
- * (ROWS rows, into a per-thread buffer) and each converted row is used for
- * every token of the batch before moving on, so the weight is read once per
- * batch, not once per token. Threads split W's rows; each y element is one
- * dot product computed in a fixed order (8 interleaved partial sums, added
+ * Scalar reference: W's rows are converted to f32 a block at a time (ROWS
+ * rows, into a per-thread buffer) and each converted row is used for every
+ * token of the batch before moving on, so the weight is read once per batch,
+ * not once per token. Threads split W's rows; each y element is one dot
+ * product computed in a fixed order (8 interleaved partial sums, added
  * pairwise), so results do not depend on the thread count. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_path.h"
 #include "kernels.h"
+#include "kernels_simd.h"
+#include "matmul_blocked.h"
 
 enum { ROWS = 16, LANES = 8 };
 
-void kvg_row_to_f32(const void *w, kvg_dtype wtype, size_t n, size_t i, float *out)
+void kvg_row_span_to_f32(const void *w, kvg_dtype wtype, size_t n_in, size_t i, size_t k0, size_t n, float *out)
 {
     switch (wtype) {
     case KVG_DTYPE_F32:
-        memcpy(out, (const float *)w + i * n, n * sizeof *out);
+        memcpy(out, (const float *)w + i * n_in + k0, n * sizeof *out);
         break;
     case KVG_DTYPE_F16: {
-        const uint16_t *r = (const uint16_t *)w + i * n;
+        const uint16_t *r = (const uint16_t *)w + i * n_in + k0;
         for (size_t j = 0; j < n; j++)
             out[j] = kvg_f16_to_f32(r[j]);
         break;
     }
     case KVG_DTYPE_BF16: {
-        const uint16_t *r = (const uint16_t *)w + i * n;
+        const uint16_t *r = (const uint16_t *)w + i * n_in + k0;
         for (size_t j = 0; j < n; j++)
             out[j] = kvg_bf16_to_f32(r[j]);
         break;
     }
     case KVG_DTYPE_Q8_0:
     case KVG_DTYPE_Q4_0: {
-        /* A row is n / 32 whole blocks (kvg_matmul checks n % 32 == 0). */
+        /* A row is n_in / 32 whole blocks (kvg_matmul checks n_in % 32 == 0). */
         const kvg_dtype_traits *t = kvg_dtype_get(wtype);
-        t->to_f32((const unsigned char *)w + i * (n / t->block_elems) * t->block_bytes, out, n);
+        size_t row_bytes = n_in / t->block_elems * t->block_bytes;
+        t->to_f32((const unsigned char *)w + i * row_bytes + k0 / t->block_elems * t->block_bytes, out, n);
         break;
     }
     default:
         memset(out, 0, n * sizeof *out);
         break;
     }
+}
+
+void kvg_row_to_f32(const void *w, kvg_dtype wtype, size_t n, size_t i, float *out)
+{
+    kvg_row_span_to_f32(w, wtype, n, i, 0, n, out);
 }
 
 /* sum_j a[j] b[j] over n values: LANES partial sums (lane l takes j ≡ l mod
@@ -62,14 +72,9 @@ static float dot(const float *a, const float *b, size_t n)
     return acc[0];
 }
 
-int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-               size_t n_in, size_t n_out)
+static int matmul_scalar(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                         size_t n_in, size_t n_out)
 {
-    if (wtype != KVG_DTYPE_F32 && wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16 &&
-        wtype != KVG_DTYPE_Q8_0 && wtype != KVG_DTYPE_Q4_0)
-        return -1;
-    if ((wtype == KVG_DTYPE_Q8_0 || wtype == KVG_DTYPE_Q4_0) && n_in % 32 != 0)
-        return -1; /* quantized rows are whole 32-element blocks */
     int failed = 0;
     long n_blocks = (long)((n_out + ROWS - 1) / ROWS);
 #pragma omp parallel reduction(| : failed) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
@@ -98,4 +103,28 @@ int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const f
         free(rows);
     }
     return failed ? -1 : 0;
+}
+
+int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+               size_t n_in, size_t n_out)
+{
+    if (wtype != KVG_DTYPE_F32 && wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16 &&
+        wtype != KVG_DTYPE_Q8_0 && wtype != KVG_DTYPE_Q4_0)
+        return -1;
+    if ((wtype == KVG_DTYPE_Q8_0 || wtype == KVG_DTYPE_Q4_0) && n_in % 32 != 0)
+        return -1; /* quantized rows are whole 32-element blocks */
+    if (n_in == 0) /* y = b: no k blocks for the blocked paths to run */
+        return matmul_scalar(y, x, w, wtype, b, n_tok, n_in, n_out);
+    switch (kvg_kernel_path_get()) {
+#ifdef KVG_HAVE_AVX2
+    case KVG_PATH_AVX2:
+        return kvg_matmul_avx2(y, x, w, wtype, b, n_tok, n_in, n_out);
+#endif
+#ifdef KVG_HAVE_NEON
+    case KVG_PATH_NEON:
+        return kvg_matmul_neon(y, x, w, wtype, b, n_tok, n_in, n_out);
+#endif
+    default:
+        return matmul_scalar(y, x, w, wtype, b, n_tok, n_in, n_out);
+    }
 }

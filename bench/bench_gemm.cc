@@ -1,0 +1,98 @@
+// bench_gemm.cc — kvg_matmul (y[T, n_out] = x[T, n_in] · W^T) per weight
+// dtype at the matrix shapes of GPT-2-124M, SmolLM-135M and TinyLlama-1.1B,
+// for a 512-token batch (scoring) and a single token (generation).
+//
+// Threads: the kernel's own OpenMP team (set OMP_NUM_THREADS). Path: the best
+// available (set KVG_KERNELS=scalar|avx2|neon to compare).
+// Counters:
+//   GFLOPS_core  2·T·n_in·n_out / CPU seconds of the whole process: the rate
+//                per busy core, robust to other load on a shared machine
+//   GFLOPS_wall  the same flops / wall seconds (quiet machines only)
+//   peak_frac    GFLOPS_core / the single-thread FMA peak measured in this
+//                process (fma_peak.h)
+// Filter with --benchmark_filter, e.g. 'GEMM/gpt2.*/f32/T512'.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "fma_peak.h"
+
+extern "C" {
+#include "kernel_path.h"
+#include "kernels.h"
+#include "kvg_dtype.h"
+}
+
+namespace {
+
+struct Shape {
+    const char *name;
+    size_t n_in, n_out;
+};
+
+// Every distinct weight matrix of the three models (q/k/v/o, MLP, output).
+const Shape shapes[] = {
+    {"gpt2.qkvo", 768, 768},      {"gpt2.ffn_up", 768, 3072},     {"gpt2.ffn_down", 3072, 768},
+    {"gpt2.output", 768, 50257},  {"smollm.qo", 576, 576},        {"smollm.kv", 576, 192},
+    {"smollm.ffn_up", 576, 1536}, {"smollm.ffn_down", 1536, 576}, {"smollm.output", 576, 49152},
+    {"tinyllama.qo", 2048, 2048}, {"tinyllama.kv", 2048, 256},    {"tinyllama.ffn_up", 2048, 5632},
+    {"tinyllama.ffn_down", 5632, 2048}, {"tinyllama.output", 2048, 32000},
+};
+const kvg_dtype dtypes[] = {KVG_DTYPE_F32, KVG_DTYPE_F16, KVG_DTYPE_BF16, KVG_DTYPE_Q8_0, KVG_DTYPE_Q4_0};
+
+float pseudo_random(uint64_t &s)
+{
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(s >> 40) / (double)(1ull << 24) - 0.5) * 0.04f; // ~ weights of std 0.012
+}
+
+void BM_Gemm(benchmark::State &state, Shape shape, kvg_dtype wtype, size_t n_tok)
+{
+    const kvg_dtype_traits *t = kvg_dtype_get(wtype);
+    uint64_t seed = 1;
+    std::vector<float> wf(shape.n_in * shape.n_out), x(n_tok * shape.n_in), y(n_tok * shape.n_out);
+    for (float &v : wf)
+        v = pseudo_random(seed);
+    for (float &v : x)
+        v = pseudo_random(seed) * 50;
+    std::vector<unsigned char> w(wf.size() / t->block_elems * t->block_bytes);
+    t->from_f32(wf.data(), w.data(), wf.size());
+    wf = std::vector<float>();
+    double flops = 0, cpu = 0, wall = 0;
+    for (auto _ : state) {
+        double c0 = kvg_bench::process_cpu_seconds(), w0 = kvg_bench::wall_seconds();
+        if (kvg_matmul(y.data(), x.data(), w.data(), wtype, nullptr, n_tok, shape.n_in, shape.n_out) != 0) {
+            state.SkipWithError("kvg_matmul failed");
+            return;
+        }
+        benchmark::ClobberMemory();
+        cpu += kvg_bench::process_cpu_seconds() - c0;
+        wall += kvg_bench::wall_seconds() - w0;
+        flops += 2.0 * (double)n_tok * (double)shape.n_in * (double)shape.n_out;
+    }
+    double peak = kvg_bench::fma_peak_gflops_1thread();
+    state.counters["GFLOPS_core"] = flops / cpu / 1e9;
+    state.counters["GFLOPS_wall"] = flops / wall / 1e9;
+    state.counters["peak_frac"] = peak > 0 ? flops / cpu / 1e9 / peak : 0;
+    state.SetLabel(kvg_kernel_path_name(kvg_kernel_path_get()));
+}
+
+int register_all()
+{
+    for (size_t n_tok : {size_t(512), size_t(1)})
+        for (const Shape &s : shapes)
+            for (kvg_dtype d : dtypes) {
+                std::string name = std::string("GEMM/") + s.name + "/" + kvg_dtype_get(d)->name + "/T" +
+                                   std::to_string(n_tok);
+                benchmark::RegisterBenchmark(name.c_str(), BM_Gemm, s, d, n_tok)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMillisecond);
+            }
+    return 0;
+}
+const int registered = register_all();
+
+} // namespace

@@ -1,0 +1,26 @@
+/* kernels_simd.h — the per-path (AVX2, NEON) implementations behind the
+ * public kernels of kernels.h. Internal to engine/kernels: the public
+ * functions switch on kvg_kernel_path_get() and call these; nothing else
+ * should. Each group is declared only where the build compiles its files
+ * (KVG_HAVE_AVX2: *_avx2.c on x86-64; KVG_HAVE_NEON: *_neon.c on AArch64).
+ * Every function here has the contract of the public kernel it stands in
+ * for (same arguments, checks already done by the caller). */
+#ifndef KVG_KERNELS_SIMD_H
+#define KVG_KERNELS_SIMD_H
+
+#include "kernels.h"
+
+#ifdef KVG_HAVE_AVX2
+/* matmul_avx2.c: kvg_matmul for every weight dtype; wtype and n_in already
+ * checked. Returns 0, or -1 when scratch memory runs out. */
+int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                    size_t n_in, size_t n_out);
+#endif
+
+#ifdef KVG_HAVE_NEON
+/* matmul_neon.c: as kvg_matmul_avx2. */
+int kvg_matmul_neon(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                    size_t n_in, size_t n_out);
+#endif
+
+#endif

@@ -1,0 +1,107 @@
+/* matmul_blocked.c — the loop nest, threading and edges of the blocked GEMM
+ * (see matmul_blocked.h for the scheme). */
+#include "matmul_blocked.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels.h"
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+void kgemm_pack_w_scalar(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
+                         size_t k_from, size_t kc)
+{
+    float row[KGEMM_KC];
+    for (size_t r = 0; r < KGEMM_NR; r++) {
+        if (r < nr)
+            kvg_row_span_to_f32(w, wtype, n_in, r0 + r, k0 + k_from, kc - k_from, row);
+        for (size_t k = k_from; k < kc; k++)
+            dst[k * KGEMM_NR + r] = r < nr ? row[k - k_from] : 0.0f;
+    }
+}
+
+/* One MR×NR tile of y: tokens i0 .. i0+mr-1, outputs r0 .. r0+nr-1, over
+ * k0 .. k0+kc-1. A ragged tile (mr < MR or nr < NR) runs the full
+ * micro-kernel on a local copy: missing token rows read token i0's x and
+ * missing outputs read the panel's zero rows; neither is stored. */
+static void tile(const kgemm_path *path, float *y, const float *x, const float *panel, const float *bias, size_t n_in,
+                 size_t n_out, size_t i0, size_t mr, size_t r0, size_t nr, size_t k0, size_t kc, int first)
+{
+    const float *a[KGEMM_MR];
+    for (size_t i = 0; i < KGEMM_MR; i++)
+        a[i] = x + (i0 + (i < mr ? i : 0)) * n_in + k0;
+    float *c = y + i0 * n_out + r0;
+    if (mr == KGEMM_MR && nr == KGEMM_NR) {
+        path->micro(kc, a, panel, c, n_out, first, bias ? bias + r0 : NULL);
+        return;
+    }
+    float ct[KGEMM_MR * KGEMM_NR] = {0}, bt[KGEMM_NR] = {0};
+    if (!first)
+        for (size_t i = 0; i < mr; i++)
+            memcpy(ct + i * KGEMM_NR, c + i * n_out, nr * sizeof *ct);
+    if (bias)
+        memcpy(bt, bias + r0, nr * sizeof *bt);
+    path->micro(kc, a, panel, ct, KGEMM_NR, first, bias ? bt : NULL);
+    for (size_t i = 0; i < mr; i++)
+        memcpy(c + i * n_out, ct + i * KGEMM_NR, nr * sizeof *ct);
+}
+
+/* Panels p0 .. p1-1 of W (NR rows each) against every token, with packed[]
+ * holding KC*NC floats. */
+static void run_panels(const kgemm_path *path, float *packed, float *y, const float *x, const void *w,
+                       kvg_dtype wtype, const float *b, size_t n_tok, size_t n_in, size_t n_out, size_t p0, size_t p1)
+{
+    for (size_t jp = p0; jp < p1; jp += KGEMM_NC / KGEMM_NR) {
+        size_t n_panels = min_size(KGEMM_NC / KGEMM_NR, p1 - jp);
+        for (size_t k0 = 0; k0 < n_in; k0 += KGEMM_KC) {
+            size_t kc = min_size(KGEMM_KC, n_in - k0);
+            int first = k0 == 0;
+            const float *bias = k0 + kc == n_in ? b : NULL; /* the bias goes on after the last k block */
+            for (size_t j = 0; j < n_panels; j++) {
+                size_t r0 = (jp + j) * KGEMM_NR;
+                path->pack_w(packed + j * kc * KGEMM_NR, w, wtype, n_in, r0, min_size(KGEMM_NR, n_out - r0), k0,
+                             kc);
+            }
+            for (size_t t0 = 0; t0 < n_tok; t0 += KGEMM_MC) {
+                size_t t1 = min_size(t0 + KGEMM_MC, n_tok);
+                for (size_t j = 0; j < n_panels; j++) {
+                    size_t r0 = (jp + j) * KGEMM_NR, nr = min_size(KGEMM_NR, n_out - r0);
+                    for (size_t i0 = t0; i0 < t1; i0 += KGEMM_MR)
+                        tile(path, y, x, packed + j * kc * KGEMM_NR, bias, n_in, n_out, i0,
+                             min_size(KGEMM_MR, t1 - i0), r0, nr, k0, kc, first);
+                }
+            }
+        }
+    }
+}
+
+int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, kvg_dtype wtype, const float *b,
+              size_t n_tok, size_t n_in, size_t n_out)
+{
+    size_t n_panels = (n_out + KGEMM_NR - 1) / KGEMM_NR;
+    int failed = 0;
+#pragma omp parallel reduction(| : failed) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
+    {
+        size_t tid = 0, n_threads = 1;
+#ifdef _OPENMP
+        tid = (size_t)omp_get_thread_num();
+        n_threads = (size_t)omp_get_num_threads();
+#endif
+        /* Contiguous runs of panels, so each thread packs only its own rows. */
+        size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
+        if (p1 > p0) {
+            float *packed = aligned_alloc(64, (size_t)KGEMM_KC * KGEMM_NC * sizeof *packed);
+            if (packed)
+                run_panels(path, packed, y, x, w, wtype, b, n_tok, n_in, n_out, p0, p1);
+            else
+                failed = 1;
+            free(packed);
+        }
+    }
+    return failed ? -1 : 0;
+}

@@ -1,0 +1,59 @@
+/* matmul_blocked.h — the cache-blocked GEMM loop nest shared by the SIMD
+ * matmul paths (internal to engine/kernels).
+ *
+ * y[n_tok, n_out] = x[n_tok, n_in] · W^T + b is computed BLIS-style:
+ *   - W is taken KGEMM_KC columns (k) by KGEMM_NC rows (outputs) at a time and
+ *     packed, converted to f32 (so any dtype is converted once per weight per
+ *     call), into panels of KGEMM_NR rows laid out [k][NR];
+ *   - a micro-kernel keeps a KGEMM_MR tokens × KGEMM_NR outputs tile of y in
+ *     registers and adds one outer product per k: MR broadcasts of x times one
+ *     NR-wide row of the panel;
+ *   - x is read in place (row-major, one row pointer per token of the tile).
+ * Threads split W's rows (whole NR panels); every y element is one chain of
+ * multiply-adds over k in increasing order (stored to y between KC blocks,
+ * which is exact), so the result does not depend on the thread count.
+ * A path supplies the packing and the micro-kernel; the loop nest, the
+ * threading and the ragged edges (n_tok % MR, n_out % NR) live here. */
+#ifndef KVG_MATMUL_BLOCKED_H
+#define KVG_MATMUL_BLOCKED_H
+
+#include <stddef.h>
+
+#include "kvg_dtype.h"
+
+enum {
+    KGEMM_MR = 6,   /* tokens per micro-tile */
+    KGEMM_NR = 16,  /* outputs per micro-tile (= panel width) */
+    KGEMM_KC = 256, /* k per packed block: a panel is KC*NR*4 = 16 KiB, stays in L1 (multiple of 32: whole q blocks) */
+    KGEMM_NC = 256, /* outputs per packed block: KC*NC*4 = 256 KiB per thread (L2) */
+    KGEMM_MC = 96,  /* tokens swept per panel before the next panel: MC*KC*4 = 96 KiB of x (L2) */
+};
+
+typedef struct kgemm_path {
+    /* dst[kc][NR] = elements k0 .. k0+kc-1 of W rows r0 .. r0+nr-1 as f32
+     * (W is [*, n_in] in wtype; k0 % KC == 0); rows nr .. NR-1 are zeros. */
+    void (*pack_w)(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
+                   size_t kc);
+    /* c[i][j] (i < MR, j < NR, row stride ldc) = (first ? 0 : c[i][j])
+     *   + sum over k < kc of a[i][k] * panel[k][j], in increasing k,
+     *   then + bias[j] when bias is not NULL. */
+    void (*micro)(size_t kc, const float *const a[KGEMM_MR], const float *panel, float *c, size_t ldc, int first,
+                  const float *bias);
+} kgemm_path;
+
+/* The blocked product with one path's pieces. Arguments as kvg_matmul
+ * (already checked). Returns 0, or -1 when scratch memory runs out. */
+int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, kvg_dtype wtype, const float *b,
+              size_t n_tok, size_t n_in, size_t n_out);
+
+/* pack_w's work with scalar conversions, for panel columns k_from .. kc-1
+ * only: k_from = 0 packs it all (paths without a vector packer), a vector
+ * packer passes its ragged tail. */
+void kgemm_pack_w_scalar(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
+                         size_t k_from, size_t kc);
+
+/* out[n] = elements k0 .. k0+n-1 of row i of a [*, n_in] matrix in wtype,
+ * as f32 (quantized types: k0 and n multiples of 32). matmul.c. */
+void kvg_row_span_to_f32(const void *w, kvg_dtype wtype, size_t n_in, size_t i, size_t k0, size_t n, float *out);
+
+#endif
