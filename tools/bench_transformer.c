@@ -136,65 +136,40 @@ static const char *dtype_name(kvg_dtype t)
     return tr ? tr->name : "?";
 }
 
-static void put_key(strbuf *b, const char *key)
-{
-    sb_putc(b, ',');
-    sb_json_str(b, key, strlen(key));
-    sb_putc(b, ':');
-}
-
-static void put_num(strbuf *b, const char *key, double v)
-{
-    put_key(b, key);
-    sb_json_num(b, v);
-}
-
-static void put_u64(strbuf *b, const char *key, uint64_t v)
-{
-    put_key(b, key);
-    sb_u64(b, v);
-}
-
-static void put_str(strbuf *b, const char *key, const char *s)
-{
-    put_key(b, key);
-    sb_json_str(b, s, strlen(s));
-}
-
 static void print_json(const tf_bench_options *o, const kvg_tf_config *c, kvg_dtype embd, const tf_report *r)
 {
     strbuf b = {0};
     const double tok = (double)r->tokens_per_pass;
     sb_puts(&b, "{\"model\":");
     sb_json_str(&b, o->model, strlen(o->model));
-    put_str(&b, "kind", "transformer");
-    put_str(&b, "arch", kvg_arch_name(c->arch));
-    put_u64(&b, "n_layers", c->n_layers);
-    put_u64(&b, "d_model", c->d_model);
-    put_u64(&b, "n_heads", c->n_heads);
-    put_u64(&b, "n_kv_heads", c->n_kv_heads);
-    put_u64(&b, "ffn_dim", c->ffn_dim);
-    put_u64(&b, "vocab_size", c->vocab_size);
-    put_str(&b, "dtype", dtype_name(c->weight_type));
-    put_str(&b, "embd_dtype", dtype_name(embd));
-    put_str(&b, "kernels", kvg_kernel_path_name(kvg_kernel_path_get()));
-    put_u64(&b, "seq", r->seq);
-    put_u64(&b, "batch", r->batch);
-    put_u64(&b, "threads", (uint64_t)r->threads);
-    put_u64(&b, "repeat", (uint64_t)o->repeat);
-    put_u64(&b, "tokens_per_pass", r->tokens_per_pass);
-    put_num(&b, "tokens_per_s", tok / r->wall_min);
-    put_num(&b, "tokens_per_s_median", tok / r->wall_median);
-    put_num(&b, "tokens_per_cpu_s", tok / r->cpu_min);
-    put_num(&b, "tokens_per_cpu_s_median", tok / r->cpu_median);
-    put_num(&b, "seconds_per_pass_min", r->wall_min);
-    put_num(&b, "seconds_per_pass_median", r->wall_median);
-    put_num(&b, "cpu_seconds_per_pass_min", r->cpu_min);
-    put_num(&b, "cpu_seconds_per_pass_median", r->cpu_median);
-    put_num(&b, "mean_logprob", r->mean_logprob);
-    put_u64(&b, "file_bytes", r->file_bytes);
-    put_u64(&b, "scratch_bytes", r->scratch_bytes);
-    put_u64(&b, "peak_rss_kib", (uint64_t)r->peak_rss_kib);
+    sb_json_field_str(&b, "kind", "transformer");
+    sb_json_field_str(&b, "arch", kvg_arch_name(c->arch));
+    sb_json_field_u64(&b, "n_layers", c->n_layers);
+    sb_json_field_u64(&b, "d_model", c->d_model);
+    sb_json_field_u64(&b, "n_heads", c->n_heads);
+    sb_json_field_u64(&b, "n_kv_heads", c->n_kv_heads);
+    sb_json_field_u64(&b, "ffn_dim", c->ffn_dim);
+    sb_json_field_u64(&b, "vocab_size", c->vocab_size);
+    sb_json_field_str(&b, "dtype", dtype_name(c->weight_type));
+    sb_json_field_str(&b, "embd_dtype", dtype_name(embd));
+    sb_json_field_str(&b, "kernels", kvg_kernel_path_name(kvg_kernel_path_get()));
+    sb_json_field_u64(&b, "seq", r->seq);
+    sb_json_field_u64(&b, "batch", r->batch);
+    sb_json_field_u64(&b, "threads", (uint64_t)r->threads);
+    sb_json_field_u64(&b, "repeat", (uint64_t)o->repeat);
+    sb_json_field_u64(&b, "tokens_per_pass", r->tokens_per_pass);
+    sb_json_field_num(&b, "tokens_per_s", tok / r->wall_min);
+    sb_json_field_num(&b, "tokens_per_s_median", tok / r->wall_median);
+    sb_json_field_num(&b, "tokens_per_cpu_s", tok / r->cpu_min);
+    sb_json_field_num(&b, "tokens_per_cpu_s_median", tok / r->cpu_median);
+    sb_json_field_num(&b, "seconds_per_pass_min", r->wall_min);
+    sb_json_field_num(&b, "seconds_per_pass_median", r->wall_median);
+    sb_json_field_num(&b, "cpu_seconds_per_pass_min", r->cpu_min);
+    sb_json_field_num(&b, "cpu_seconds_per_pass_median", r->cpu_median);
+    sb_json_field_num(&b, "mean_logprob", r->mean_logprob);
+    sb_json_field_u64(&b, "file_bytes", r->file_bytes);
+    sb_json_field_u64(&b, "scratch_bytes", r->scratch_bytes);
+    sb_json_field_u64(&b, "peak_rss_kib", (uint64_t)r->peak_rss_kib);
     sb_puts(&b, "}\n");
     fwrite(b.p, 1, b.len, stdout);
     sb_free(&b);

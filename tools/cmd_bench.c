@@ -560,34 +560,9 @@ static const struct {
 
 /* ---- output ---- */
 
-static void json_key(strbuf *b, const char *key)
-{
-    sb_putc(b, ',');
-    sb_json_str(b, key, strlen(key));
-    sb_putc(b, ':');
-}
-
-static void json_num(strbuf *b, const char *key, double v)
-{
-    json_key(b, key);
-    sb_json_num(b, v);
-}
-
-static void json_u64(strbuf *b, const char *key, uint64_t v)
-{
-    json_key(b, key);
-    sb_u64(b, v);
-}
-
-static void json_str(strbuf *b, const char *key, const char *s)
-{
-    json_key(b, key);
-    sb_json_str(b, s, strlen(s));
-}
-
 static void json_counts(strbuf *b, const char *key, const uint64_t *c, int order)
 {
-    json_key(b, key);
+    sb_json_key(b, key);
     sb_putc(b, '[');
     for (int n = 1; n <= order; n++) {
         if (n > 1)
@@ -601,36 +576,36 @@ static void print_json(const bench_options *o, const bench_report *r, strbuf *b)
 {
     sb_puts(b, "{\"model\":");
     sb_json_str(b, o->model, strlen(o->model));
-    json_str(b, "kind", r->kind);
-    json_u64(b, "order", r->order);
-    json_str(b, "quantization", r->quantized ? "q8" : "none");
-    json_u64(b, "file_bytes", r->file_bytes);
-    json_u64(b, "ngrams", r->ngrams);
+    sb_json_field_str(b, "kind", r->kind);
+    sb_json_field_u64(b, "order", r->order);
+    sb_json_field_str(b, "quantization", r->quantized ? "q8" : "none");
+    sb_json_field_u64(b, "file_bytes", r->file_bytes);
+    sb_json_field_u64(b, "ngrams", r->ngrams);
     json_counts(b, "ngrams_stored", r->stored, (int)r->order);
-    json_num(b, "bytes_per_ngram", (double)r->file_bytes / (double)r->ngrams);
-    json_u64(b, "repeat", (uint64_t)o->repeat);
-    json_num(b, "load_warm_ms_min", r->load_warm_ms.min);
-    json_num(b, "load_warm_ms_median", r->load_warm_ms.median);
-    json_num(b, "load_cold_ms_min", r->load_cold_ms.min);
-    json_num(b, "load_cold_ms_median", r->load_cold_ms.median);
-    json_num(b, "cold_cached_fraction", r->cold_cached_fraction);
-    json_str(b, "text", o->text);
-    json_u64(b, "lines", r->lines);
-    json_u64(b, "tokens", r->tokens);
-    json_u64(b, "threads", (uint64_t)r->threads);
-    json_num(b, "tokens_per_s_1thread_min", r->tok_s_1.min);
-    json_num(b, "tokens_per_s_1thread_median", r->tok_s_1.median);
-    json_num(b, "tokens_per_s_1thread_max", r->tok_s_1.max);
-    json_num(b, "tokens_per_s_nthreads_min", r->tok_s_n.min);
-    json_num(b, "tokens_per_s_nthreads_median", r->tok_s_n.median);
-    json_num(b, "tokens_per_s_nthreads_max", r->tok_s_n.max);
-    json_num(b, "speedup", r->tok_s_n.median / r->tok_s_1.median);
+    sb_json_field_num(b, "bytes_per_ngram", (double)r->file_bytes / (double)r->ngrams);
+    sb_json_field_u64(b, "repeat", (uint64_t)o->repeat);
+    sb_json_field_num(b, "load_warm_ms_min", r->load_warm_ms.min);
+    sb_json_field_num(b, "load_warm_ms_median", r->load_warm_ms.median);
+    sb_json_field_num(b, "load_cold_ms_min", r->load_cold_ms.min);
+    sb_json_field_num(b, "load_cold_ms_median", r->load_cold_ms.median);
+    sb_json_field_num(b, "cold_cached_fraction", r->cold_cached_fraction);
+    sb_json_field_str(b, "text", o->text);
+    sb_json_field_u64(b, "lines", r->lines);
+    sb_json_field_u64(b, "tokens", r->tokens);
+    sb_json_field_u64(b, "threads", (uint64_t)r->threads);
+    sb_json_field_num(b, "tokens_per_s_1thread_min", r->tok_s_1.min);
+    sb_json_field_num(b, "tokens_per_s_1thread_median", r->tok_s_1.median);
+    sb_json_field_num(b, "tokens_per_s_1thread_max", r->tok_s_1.max);
+    sb_json_field_num(b, "tokens_per_s_nthreads_min", r->tok_s_n.min);
+    sb_json_field_num(b, "tokens_per_s_nthreads_median", r->tok_s_n.median);
+    sb_json_field_num(b, "tokens_per_s_nthreads_max", r->tok_s_n.max);
+    sb_json_field_num(b, "speedup", r->tok_s_n.median / r->tok_s_1.median);
     if (o->arpa) {
-        json_str(b, "arpa", o->arpa);
+        sb_json_field_str(b, "arpa", o->arpa);
         json_counts(b, "arpa_ngrams", r->arpa_counts, r->arpa_order);
-        json_num(b, "convert_s_min", r->convert_s.min);
-        json_num(b, "convert_s_median", r->convert_s.median);
-        json_u64(b, "convert_peak_rss_kib", (uint64_t)r->convert_peak_rss_kib);
+        sb_json_field_num(b, "convert_s_min", r->convert_s.min);
+        sb_json_field_num(b, "convert_s_median", r->convert_s.median);
+        sb_json_field_u64(b, "convert_peak_rss_kib", (uint64_t)r->convert_peak_rss_kib);
     }
     sb_puts(b, "}\n");
 }

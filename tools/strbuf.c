@@ -132,3 +132,28 @@ void sb_free(strbuf *b)
     b->p = NULL;
     b->len = b->cap = 0;
 }
+
+void sb_json_key(strbuf *b, const char *key)
+{
+    sb_putc(b, ',');
+    sb_json_str(b, key, strlen(key));
+    sb_putc(b, ':');
+}
+
+void sb_json_field_num(strbuf *b, const char *key, double v)
+{
+    sb_json_key(b, key);
+    sb_json_num(b, v);
+}
+
+void sb_json_field_u64(strbuf *b, const char *key, uint64_t v)
+{
+    sb_json_key(b, key);
+    sb_u64(b, v);
+}
+
+void sb_json_field_str(strbuf *b, const char *key, const char *s)
+{
+    sb_json_key(b, key);
+    sb_json_str(b, s, strlen(s));
+}

@@ -23,6 +23,12 @@ void sb_double(strbuf *b, double x); /* shortest round-trip, KenLM's layout */
 void sb_json_str(strbuf *b, const char *s, size_t n);
 /* A JSON number: like sb_double, but non-finite values become null. */
 void sb_json_num(strbuf *b, double x);
+/* `,"key":value` — one more field of a JSON object already opened (the
+ * first field is written by the caller, so every helper leads with a comma). */
+void sb_json_key(strbuf *b, const char *key); /* `,"key":` — the value follows */
+void sb_json_field_num(strbuf *b, const char *key, double v);
+void sb_json_field_u64(strbuf *b, const char *key, uint64_t v);
+void sb_json_field_str(strbuf *b, const char *key, const char *s);
 /* Length (1..4) of the valid UTF-8 sequence at s[0..n), n >= 1; 0 when the
  * bytes there are not valid UTF-8 (overlong, surrogate, truncated, ...). */
 size_t sb_utf8_len(const char *s, size_t n);
