@@ -78,13 +78,11 @@ kvg_both() {
     same "$what: .kvg tables streamed vs in memory" "$tmp/m.kvg" "$tmp/s.kvg"
 }
 kvg_both "order 3" --order 3 "$KJV/kjv.small.txt"
-kvg_both "order 5, fallback" --order 5 --discount_fallback "$KJV/kjv.small.txt"
 kvg_both "order 5, fallback, q8" --order 5 --discount_fallback --quantize 8 "$KJV/kjv.small.txt"
 kvg_both "order 4, prune 0 1 1" --order 4 --prune 0 1 1 "$KJV/kjv.small.txt"
 kvg_both "order 4, prune 0 1 1, q8" --order 4 --prune 0 1 1 --quantize 8 "$KJV/kjv.small.txt"
 kvg_both "order 3, prune 1 (unigrams renumbered)" --order 3 --prune 1 "$KJV/kjv.small.txt"
 kvg_both "order 3, mle" --order 3 --smoothing mle "$KJV/kjv.small.txt"
-kvg_both "order 2" --order 2 "$KJV/kjv.small.txt"
 kvg_both "order 1" --order 1 "$KJV/kjv.small.txt"
 kvg_both "order 3, tokens" --order 3 --tokenizer "$KVG_SOURCE_DIR/models/tinystories-bpe" "$KJV/kjv.small.txt"
 
