@@ -8,8 +8,10 @@
 //   GFLOPS_core  2·T·n_in·n_out / CPU seconds of the whole process: the rate
 //                per busy core, robust to other load on a shared machine
 //   GFLOPS_wall  the same flops / wall seconds (quiet machines only)
-//   peak_frac    GFLOPS_core / the single-thread FMA peak measured in this
-//                process (fma_peak.h)
+//   peak_frac    GFLOPS_core / the single-thread 256-bit (AVX2; NEON: 128-bit)
+//                FMA peak measured in this process (fma_peak.h)
+//   peak512_frac GFLOPS_core / the single-thread AVX-512 FMA peak, when the
+//                GEMM runs on 512-bit registers (label avx2+avx512)
 // Filter with --benchmark_filter, e.g. 'GEMM/gpt2.*/f32/T512'.
 #include <benchmark/benchmark.h>
 
@@ -77,7 +79,13 @@ void BM_Gemm(benchmark::State &state, Shape shape, kvg_dtype wtype, size_t n_tok
     state.counters["GFLOPS_core"] = flops / cpu / 1e9;
     state.counters["GFLOPS_wall"] = flops / wall / 1e9;
     state.counters["peak_frac"] = peak > 0 ? flops / cpu / 1e9 / peak : 0;
-    state.SetLabel(kvg_kernel_path_name(kvg_kernel_path_get()));
+    if (kvg_matmul_avx512_active() && kvg_kernel_path_get() == KVG_PATH_AVX2 && n_tok > 3) {
+        double peak512 = kvg_bench::fma_peak512_gflops_1thread();
+        state.counters["peak512_frac"] = peak512 > 0 ? flops / cpu / 1e9 / peak512 : 0;
+        state.SetLabel("avx2+avx512");
+    } else {
+        state.SetLabel(kvg_kernel_path_name(kvg_kernel_path_get()));
+    }
 }
 
 int register_all()

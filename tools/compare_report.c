@@ -80,9 +80,14 @@ void cmp_summary_table(const cmp_summary *s, FILE *out)
     fprintf(out, "\nmean total variation               %.4f\n", s->n ? s->sum_tv / (double)s->n : NAN);
     fprintf(out, "top-1 agreement by n-gram context length (tokens the n-gram model matched before the position):\n");
     fprintf(out, "  context  positions  share   agreement\n");
-    for (uint32_t k = 0; k < s->order && k < KVG_NGRAM_MAX_ORDER; k++)
-        fprintf(out, "  %7u  %9llu  %.4f  %.4f\n", k, (unsigned long long)s->ctx_n[k], ratio(s->ctx_n[k], s->n),
-                ratio(s->ctx_agree[k], s->ctx_n[k]));
+    for (uint32_t k = 0; k < s->order && k < KVG_NGRAM_MAX_ORDER; k++) {
+        fprintf(out, "  %7u  %9llu  %.4f  ", k, (unsigned long long)s->ctx_n[k], ratio(s->ctx_n[k], s->n));
+        /* no position matched this context length: there is no agreement to show, not a number */
+        if (s->ctx_n[k])
+            fprintf(out, "%.4f\n", ratio(s->ctx_agree[k], s->ctx_n[k]));
+        else
+            fprintf(out, "     -\n");
+    }
     if (!s->rules_order) {
         fprintf(out, "suffix rules: skipped (no --rules model; build one with `kvgram ngram build --smoothing mle`)\n");
         return;

@@ -38,6 +38,16 @@
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                size_t n_in, size_t n_out);
 
+/* x86-64: the AVX2 path's batch GEMM uses 512-bit registers (AVX-512F) when
+ * this CPU has them; the results have the same bits either way. Setting the
+ * environment variable KVG_MATMUL_AVX512=0 before the first product, or
+ * kvg_matmul_set_avx512(0) between products, keeps it to 256-bit (tests,
+ * benchmarks). kvg_matmul_set_avx512 returns 0, or -1 (nothing changed) when
+ * asked for 512-bit where it is not available; kvg_matmul_avx512_active
+ * says whether it is in use now (0 off x86-64 or without AVX-512F). */
+int kvg_matmul_set_avx512(int on);
+int kvg_matmul_avx512_active(void);
+
 /* Row i of a [rows, n] matrix in wtype, converted to f32 into out[n]
  * (quantized types: n % 32 == 0). */
 void kvg_row_to_f32(const void *w, kvg_dtype wtype, size_t n, size_t i, float *out);

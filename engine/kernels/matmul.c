@@ -8,6 +8,7 @@
  * not once per token. Threads split W's rows; each y element is one dot
  * product computed in a fixed order (8 interleaved partial sums, added
  * pairwise), so results do not depend on the thread count. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +104,37 @@ static int matmul_scalar(float *y, const float *x, const void *w, kvg_dtype wtyp
         free(rows);
     }
     return failed ? -1 : 0;
+}
+
+/* -1 until first asked; then 1 when the AVX2 path's GEMM uses AVX-512. */
+static _Atomic int avx512_state = -1;
+
+static int avx512_available(void)
+{
+#ifdef KVG_HAVE_AVX2
+    return kvg_kernel_path_available(KVG_PATH_AVX2) && kvg_matmul_avx512_cpu();
+#else
+    return 0;
+#endif
+}
+
+int kvg_matmul_avx512_active(void)
+{
+    int s = atomic_load(&avx512_state);
+    if (s < 0) {
+        const char *env = getenv("KVG_MATMUL_AVX512");
+        s = avx512_available() && !(env && strcmp(env, "0") == 0);
+        atomic_store(&avx512_state, s);
+    }
+    return s;
+}
+
+int kvg_matmul_set_avx512(int on)
+{
+    if (on && !avx512_available())
+        return -1;
+    atomic_store(&avx512_state, on != 0);
+    return 0;
 }
 
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,

@@ -76,26 +76,29 @@ static inline void transpose8(__m256 r[8])
     }
 }
 
-static void pack_w_avx2(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
-                        size_t kc)
+/* Any panel width that is a multiple of 8 (16 for the 256-bit micro-kernel,
+ * 32 for the 512-bit one). */
+static void pack_w_avx2(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
+                        size_t k0, size_t kc)
 {
     size_t kv = kc / 8 * 8;
-    for (size_t half = 0; half < KGEMM_NR / 8; half++) {
-        size_t rh = half * 8; /* rows rh .. rh+7 of the panel */
+    for (size_t rh = 0; rh < width; rh += 8) { /* rows rh .. rh+7 of the panel */
         for (size_t k = 0; k < kv; k += 8) {
             __m256 v[8];
             for (size_t i = 0; i < 8; i++)
                 v[i] = rh + i < nr ? load8(w, wtype, n_in, r0 + rh + i, k0 + k) : _mm256_setzero_ps();
             transpose8(v);
             for (size_t j = 0; j < 8; j++)
-                _mm256_storeu_ps(dst + (k + j) * KGEMM_NR + rh, v[j]);
+                _mm256_storeu_ps(dst + (k + j) * width + rh, v[j]);
         }
     }
     if (kv < kc) /* float types only: quantized n_in is whole blocks of 32 */
-        kgemm_pack_w_scalar(dst, w, wtype, n_in, r0, nr, k0, kv, kc);
+        kgemm_pack_w_scalar(dst, width, w, wtype, n_in, r0, nr, k0, kv, kc);
 }
 
-static void micro_avx2(size_t kc, const float *const a[KGEMM_MR], const float *panel, float *c, size_t ldc, int first,
+enum { KGEMM_MR_256 = 6, NR = 16 }; /* the 256-bit micro-kernel's tile: 6 tokens × 16 outputs */
+
+static void micro_avx2(size_t kc, const float *const a[KGEMM_MR_MAX], const float *panel, float *c, size_t ldc, int first,
                        const float *bias)
 {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -107,7 +110,7 @@ static void micro_avx2(size_t kc, const float *const a[KGEMM_MR], const float *p
 #undef LOAD_ROW
     }
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    for (size_t k = 0; k < kc; k++, panel += KGEMM_NR) {
+    for (size_t k = 0; k < kc; k++, panel += NR) {
         __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8), x;
 #define FMA_ROW(i)                                  \
     x = _mm256_broadcast_ss(a##i + k);              \
@@ -201,6 +204,8 @@ int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, co
         matvec(y, x, w, wtype, b, n_tok, n_in, n_out);
         return 0;
     }
-    static const kgemm_path path = {pack_w_avx2, micro_avx2};
-    return kgemm_run(&path, y, x, w, wtype, b, n_tok, n_in, n_out);
+    static const kgemm_path path256 = {KGEMM_MR_256, NR, pack_w_avx2, micro_avx2};
+    static const kgemm_path path512 = {KVG_MATMUL_AVX512_MR, KVG_MATMUL_AVX512_NR, pack_w_avx2,
+                                       kvg_matmul_avx512_micro};
+    return kgemm_run(kvg_matmul_avx512_active() ? &path512 : &path256, y, x, w, wtype, b, n_tok, n_in, n_out);
 }

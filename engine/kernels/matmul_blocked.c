@@ -13,15 +13,15 @@
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
-void kgemm_pack_w_scalar(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
-                         size_t k_from, size_t kc)
+void kgemm_pack_w_scalar(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
+                         size_t k0, size_t k_from, size_t kc)
 {
     float row[KGEMM_KC];
-    for (size_t r = 0; r < KGEMM_NR; r++) {
+    for (size_t r = 0; r < width; r++) {
         if (r < nr)
             kvg_row_span_to_f32(w, wtype, n_in, r0 + r, k0 + k_from, kc - k_from, row);
         for (size_t k = k_from; k < kc; k++)
-            dst[k * KGEMM_NR + r] = r < nr ? row[k - k_from] : 0.0f;
+            dst[k * width + r] = r < nr ? row[k - k_from] : 0.0f;
     }
 }
 
@@ -32,23 +32,24 @@ void kgemm_pack_w_scalar(float *dst, const void *w, kvg_dtype wtype, size_t n_in
 static void tile(const kgemm_path *path, float *y, const float *x, const float *panel, const float *bias, size_t n_in,
                  size_t n_out, size_t i0, size_t mr, size_t r0, size_t nr, size_t k0, size_t kc, int first)
 {
-    const float *a[KGEMM_MR];
-    for (size_t i = 0; i < KGEMM_MR; i++)
+    const size_t MR = path->mr, NR = path->nr;
+    const float *a[KGEMM_MR_MAX];
+    for (size_t i = 0; i < MR; i++)
         a[i] = x + (i0 + (i < mr ? i : 0)) * n_in + k0;
     float *c = y + i0 * n_out + r0;
-    if (mr == KGEMM_MR && nr == KGEMM_NR) {
+    if (mr == MR && nr == NR) {
         path->micro(kc, a, panel, c, n_out, first, bias ? bias + r0 : NULL);
         return;
     }
-    float ct[KGEMM_MR * KGEMM_NR] = {0}, bt[KGEMM_NR] = {0};
+    float ct[KGEMM_MR_MAX * KGEMM_NR_MAX] = {0}, bt[KGEMM_NR_MAX] = {0};
     if (!first)
         for (size_t i = 0; i < mr; i++)
-            memcpy(ct + i * KGEMM_NR, c + i * n_out, nr * sizeof *ct);
+            memcpy(ct + i * NR, c + i * n_out, nr * sizeof *ct);
     if (bias)
         memcpy(bt, bias + r0, nr * sizeof *bt);
-    path->micro(kc, a, panel, ct, KGEMM_NR, first, bias ? bt : NULL);
+    path->micro(kc, a, panel, ct, NR, first, bias ? bt : NULL);
     for (size_t i = 0; i < mr; i++)
-        memcpy(c + i * n_out, ct + i * KGEMM_NR, nr * sizeof *ct);
+        memcpy(c + i * n_out, ct + i * NR, nr * sizeof *ct);
 }
 
 /* Panels p0 .. p1-1 of W (NR rows each) against every token, with packed[]
@@ -56,24 +57,24 @@ static void tile(const kgemm_path *path, float *y, const float *x, const float *
 static void run_panels(const kgemm_path *path, float *packed, float *y, const float *x, const void *w,
                        kvg_dtype wtype, const float *b, size_t n_tok, size_t n_in, size_t n_out, size_t p0, size_t p1)
 {
-    for (size_t jp = p0; jp < p1; jp += KGEMM_NC / KGEMM_NR) {
-        size_t n_panels = min_size(KGEMM_NC / KGEMM_NR, p1 - jp);
+    const size_t MR = path->mr, NR = path->nr;
+    for (size_t jp = p0; jp < p1; jp += KGEMM_NC / NR) {
+        size_t n_panels = min_size(KGEMM_NC / NR, p1 - jp);
         for (size_t k0 = 0; k0 < n_in; k0 += KGEMM_KC) {
             size_t kc = min_size(KGEMM_KC, n_in - k0);
             int first = k0 == 0;
             const float *bias = k0 + kc == n_in ? b : NULL; /* the bias goes on after the last k block */
             for (size_t j = 0; j < n_panels; j++) {
-                size_t r0 = (jp + j) * KGEMM_NR;
-                path->pack_w(packed + j * kc * KGEMM_NR, w, wtype, n_in, r0, min_size(KGEMM_NR, n_out - r0), k0,
-                             kc);
+                size_t r0 = (jp + j) * NR;
+                path->pack_w(packed + j * kc * NR, NR, w, wtype, n_in, r0, min_size(NR, n_out - r0), k0, kc);
             }
             for (size_t t0 = 0; t0 < n_tok; t0 += KGEMM_MC) {
                 size_t t1 = min_size(t0 + KGEMM_MC, n_tok);
                 for (size_t j = 0; j < n_panels; j++) {
-                    size_t r0 = (jp + j) * KGEMM_NR, nr = min_size(KGEMM_NR, n_out - r0);
-                    for (size_t i0 = t0; i0 < t1; i0 += KGEMM_MR)
-                        tile(path, y, x, packed + j * kc * KGEMM_NR, bias, n_in, n_out, i0,
-                             min_size(KGEMM_MR, t1 - i0), r0, nr, k0, kc, first);
+                    size_t r0 = (jp + j) * NR, nr = min_size(NR, n_out - r0);
+                    for (size_t i0 = t0; i0 < t1; i0 += MR)
+                        tile(path, y, x, packed + j * kc * NR, bias, n_in, n_out, i0, min_size(MR, t1 - i0), r0, nr,
+                             k0, kc, first);
                 }
             }
         }
@@ -83,7 +84,7 @@ static void run_panels(const kgemm_path *path, float *packed, float *y, const fl
 int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, kvg_dtype wtype, const float *b,
               size_t n_tok, size_t n_in, size_t n_out)
 {
-    size_t n_panels = (n_out + KGEMM_NR - 1) / KGEMM_NR;
+    size_t n_panels = (n_out + path->nr - 1) / path->nr;
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
     {

@@ -4,10 +4,11 @@
  * y[n_tok, n_out] = x[n_tok, n_in] · W^T + b is computed BLIS-style:
  *   - W is taken KGEMM_KC columns (k) by KGEMM_NC rows (outputs) at a time and
  *     packed, converted to f32 (so any dtype is converted once per weight per
- *     call), into panels of KGEMM_NR rows laid out [k][NR];
- *   - a micro-kernel keeps a KGEMM_MR tokens × KGEMM_NR outputs tile of y in
- *     registers and adds one outer product per k: MR broadcasts of x times one
- *     NR-wide row of the panel;
+ *     call), into panels of NR rows laid out [k][NR];
+ *   - a micro-kernel keeps an MR tokens × NR outputs tile of y in registers
+ *     and adds one outer product per k: MR broadcasts of x times one NR-wide
+ *     row of the panel (MR and NR are the path's: 6×16 on AVX2 and NEON,
+ *     12×32 with AVX-512 registers);
  *   - x is read in place (row-major, one row pointer per token of the tile).
  * Threads split W's rows (whole NR panels); every y element is one chain of
  * multiply-adds over k in increasing order (stored to y between KC blocks,
@@ -22,22 +23,24 @@
 #include "kvg_dtype.h"
 
 enum {
-    KGEMM_MR = 6,   /* tokens per micro-tile */
-    KGEMM_NR = 16,  /* outputs per micro-tile (= panel width) */
-    KGEMM_KC = 256, /* k per packed block: a panel is KC*NR*4 = 16 KiB, stays in L1 (multiple of 32: whole q blocks) */
-    KGEMM_NC = 256, /* outputs per packed block: KC*NC*4 = 256 KiB per thread (L2) */
-    KGEMM_MC = 96,  /* tokens swept per panel before the next panel: MC*KC*4 = 96 KiB of x (L2) */
+    KGEMM_MR_MAX = 12, /* most tokens per micro-tile (any path) */
+    KGEMM_NR_MAX = 32, /* most outputs per micro-tile (= panel width) */
+    KGEMM_KC = 256,    /* k per packed block: a panel is KC*NR*4 = 16 or 32 KiB, stays in L1 (multiple of 32: whole q blocks) */
+    KGEMM_NC = 256,    /* outputs per packed block (a multiple of every NR): KC*NC*4 = 256 KiB per thread (L2) */
+    KGEMM_MC = 96,     /* tokens swept per panel before the next panel (a multiple of every MR): 96 KiB of x (L2) */
 };
 
 typedef struct kgemm_path {
-    /* dst[kc][NR] = elements k0 .. k0+kc-1 of W rows r0 .. r0+nr-1 as f32
-     * (W is [*, n_in] in wtype; k0 % KC == 0); rows nr .. NR-1 are zeros. */
-    void (*pack_w)(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
-                   size_t kc);
+    size_t mr, nr; /* micro-tile: tokens (<= KGEMM_MR_MAX) × outputs (<= KGEMM_NR_MAX, a multiple of 8) */
+    /* dst[kc][width] = elements k0 .. k0+kc-1 of W rows r0 .. r0+nr-1 as f32
+     * (W is [*, n_in] in wtype; k0 % KC == 0); rows nr .. width-1 are
+     * zeros. width is the path's NR. */
+    void (*pack_w)(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
+                   size_t k0, size_t kc);
     /* c[i][j] (i < MR, j < NR, row stride ldc) = (first ? 0 : c[i][j])
      *   + sum over k < kc of a[i][k] * panel[k][j], in increasing k,
      *   then + bias[j] when bias is not NULL. */
-    void (*micro)(size_t kc, const float *const a[KGEMM_MR], const float *panel, float *c, size_t ldc, int first,
+    void (*micro)(size_t kc, const float *const a[KGEMM_MR_MAX], const float *panel, float *c, size_t ldc, int first,
                   const float *bias);
 } kgemm_path;
 
@@ -49,11 +52,21 @@ int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, k
 /* pack_w's work with scalar conversions, for panel columns k_from .. kc-1
  * only: k_from = 0 packs it all (paths without a vector packer), a vector
  * packer passes its ragged tail. */
-void kgemm_pack_w_scalar(float *dst, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr, size_t k0,
-                         size_t k_from, size_t kc);
+void kgemm_pack_w_scalar(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
+                         size_t k0, size_t k_from, size_t kc);
 
 /* out[n] = elements k0 .. k0+n-1 of row i of a [*, n_in] matrix in wtype,
  * as f32 (quantized types: k0 and n multiples of 32). matmul.c. */
 void kvg_row_span_to_f32(const void *w, kvg_dtype wtype, size_t n_in, size_t i, size_t k0, size_t n, float *out);
+
+#ifdef KVG_HAVE_AVX2
+/* matmul_avx512_avx2.c: the 512-bit micro-kernel of the AVX2 path (a
+ * kgemm_path micro with MR × NR = 12 × 32), and whether this CPU and OS run
+ * AVX-512F. */
+enum { KVG_MATMUL_AVX512_MR = 12, KVG_MATMUL_AVX512_NR = 32 };
+int kvg_matmul_avx512_cpu(void);
+void kvg_matmul_avx512_micro(size_t kc, const float *const a[KGEMM_MR_MAX], const float *panel, float *c, size_t ldc,
+                             int first, const float *bias);
+#endif
 
 #endif

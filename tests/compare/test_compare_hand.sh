@@ -99,6 +99,10 @@ PY
 # The table says the same, and the HTML page has one token cell per position.
 grep -q "top-1 agreement *0.5714" "$tmp/table.txt" && pass || fail "table: $(cat "$tmp/table.txt")"
 grep -q "explained by the best rule *0.7143" "$tmp/table.txt" && pass || fail "table rule share"
+# Every position matched the whole bigram context, so context length 0 has no
+# positions: its agreement is shown as "-", and no "nan" appears anywhere.
+grep -Eq '^ +0 +0 +0\.0000 +-$' "$tmp/table.txt" && pass || fail "empty context-0 row: $(grep -E '^ +0 ' "$tmp/table.txt")"
+grep -qi nan "$tmp/table.txt" && fail "nan in the table" || pass
 cells=$(grep -o '<span class="t' "$tmp/out.html" | wc -l)
 [ "$cells" -eq 7 ] && pass || fail "HTML has $cells token cells, want 7"
 grep -Eqi 'https?://|src=' "$tmp/out.html" && fail "HTML refers to the network" || pass

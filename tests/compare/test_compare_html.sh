@@ -5,17 +5,10 @@
 # stays text. Skips (77) when Chromium is not installed; CI installs it.
 set -u
 : "${KVG_BIN:?}" "${KVG_SOURCE_DIR:?}"
-browser=$(command -v chromium || command -v chromium-browser) || { echo "chromium not installed: skipped"; exit 77; }
 . "$(dirname "${BASH_SOURCE[0]}")/../cli/testlib.sh" compare-html
+. "$(dirname "${BASH_SOURCE[0]}")/../cli/chromium.sh"
 
-# dump PAGE: Chromium's DOM into $tmp/dom, its log into $tmp/log
-dump() {
-    timeout 90 "$browser" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
-        --user-data-dir="$tmp/profile" --enable-logging=stderr --v=0 --dump-dom "file://$1" \
-        >"$tmp/dom" 2>"$tmp/log" </dev/null
-}
 cells() { grep -o '<span class="t' "$tmp/dom" | wc -l; }
-console() { grep -E ':CONSOLE[:(]' "$tmp/log"; }
 
 # The KJV GPT-2 fixture (byte-level BPE: any text, markup included) and a
 # token-level bigram model counted from a few lines.

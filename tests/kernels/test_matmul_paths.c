@@ -68,7 +68,27 @@ static void free_weight(weight *w)
 }
 
 static const kvg_dtype dtypes[] = {KVG_DTYPE_F32, KVG_DTYPE_F16, KVG_DTYPE_BF16, KVG_DTYPE_Q8_0, KVG_DTYPE_Q4_0};
-static const kvg_kernel_path paths[] = {KVG_PATH_SCALAR, KVG_PATH_AVX2, KVG_PATH_NEON};
+/* Every implementation: the paths, and the AVX2 path's GEMM on 256-bit and
+ * on 512-bit (AVX-512F) registers. */
+static const struct variant {
+    kvg_kernel_path path;
+    int avx512;
+    const char *name;
+} variants[] = {
+    {KVG_PATH_SCALAR, 0, "scalar"},
+    {KVG_PATH_AVX2, 0, "avx2"},
+    {KVG_PATH_AVX2, 1, "avx2+avx512"},
+    {KVG_PATH_NEON, 0, "neon"},
+};
+enum { N_VARIANTS = sizeof variants / sizeof *variants };
+
+/* Makes variant v the one kvg_matmul runs; -1 when it is not available here. */
+static int use_variant(size_t v)
+{
+    if (!kvg_kernel_path_available(variants[v].path) || kvg_matmul_set_avx512(variants[v].avx512) != 0)
+        return -1;
+    return kvg_kernel_path_set(variants[v].path);
+}
 
 static int is_quantized(kvg_dtype t) { return t == KVG_DTYPE_Q8_0 || t == KVG_DTYPE_Q4_0; }
 
@@ -98,11 +118,11 @@ static int check_shape(kvg_dtype wtype, size_t n_tok, size_t n_in, size_t n_out,
             bound[t * n_out + r] = (double)(n_in + 2) * u * mag;
         }
     float *ys = malloc(n_tok * n_out * sizeof *ys), *y = malloc(n_tok * n_out * sizeof *y);
-    kvg_kernel_path_set(KVG_PATH_SCALAR);
+    use_variant(0);
     CHECK_INT(0, kvg_matmul(ys, x, w.data, wtype, with_bias ? b : NULL, n_tok, n_in, n_out));
     int bad = 0;
-    for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
-        if (kvg_kernel_path_set(paths[p]) != 0)
+    for (size_t p = 0; p < N_VARIANTS; p++) {
+        if (use_variant(p) != 0)
             continue;
         for (size_t i = 0; i < n_tok * n_out; i++)
             y[i] = NAN;
@@ -114,7 +134,7 @@ static int check_shape(kvg_dtype wtype, size_t n_tok, size_t n_in, size_t n_out,
                 fprintf(stderr,
                         "%s %s n_tok %zu n_in %zu n_out %zu bias %d: y[%zu,%zu] = %.9g, scalar %.9g, "
                         "exact %.9g, bound %.3g\n",
-                        kvg_kernel_path_name(paths[p]), kvg_dtype_get(wtype)->name, n_tok, n_in, n_out, with_bias,
+                        variants[p].name, kvg_dtype_get(wtype)->name, n_tok, n_in, n_out, with_bias,
                         i / n_out, i % n_out, y[i], ys[i], exact[i], bound[i]);
             }
             bad += !ok;
@@ -161,8 +181,8 @@ static void test_tolerance_bites(void)
     for (size_t i = 0; i < T * IN; i++)
         x[i] = uniform() * 0.5f + (uniform() > 0 ? 0.5f : -0.5f); /* |x| >= 0.5 */
     const double u = 1.0 / (double)(1u << 24);
-    for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
-        if (kvg_kernel_path_set(paths[p]) != 0)
+    for (size_t p = 0; p < N_VARIANTS; p++) {
+        if (use_variant(p) != 0)
             continue;
         float *wp = w.data;
         float saved = wp[5 * IN + 300];
@@ -198,8 +218,8 @@ static void test_thread_determinism(void)
                 x[i] = uniform();
             for (size_t i = 0; i < n_out; i++)
                 b[i] = uniform();
-            for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
-                if (kvg_kernel_path_set(paths[p]) != 0)
+            for (size_t p = 0; p < N_VARIANTS; p++) {
+                if (use_variant(p) != 0)
                     continue;
                 omp_set_num_threads(1);
                 CHECK_INT(0, kvg_matmul(y1, x, w.data, dtypes[d], b, n_tok, n_in, n_out));
@@ -208,7 +228,7 @@ static void test_thread_determinism(void)
                     CHECK_INT(0, kvg_matmul(yn, x, w.data, dtypes[d], b, n_tok, n_in, n_out));
                     if (memcmp(y1, yn, n_tok * n_out * sizeof *y1) != 0) {
                         fprintf(stderr, "%s %s %zux%zux%zu: %d threads differ from 1\n",
-                                kvg_kernel_path_name(paths[p]), kvg_dtype_get(dtypes[d])->name, n_tok, n_in, n_out,
+                                variants[p].name, kvg_dtype_get(dtypes[d])->name, n_tok, n_in, n_out,
                                 threads);
                         CHECK(0);
                     }
@@ -235,8 +255,8 @@ static void test_batch_independence(void)
     for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++) {
         size_t IN = is_quantized(dtypes[d]) ? 288 : 301; /* crosses KC; a ragged k tail for float types */
         weight w = make_weight(dtypes[d], IN, OUT);
-        for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
-            if (kvg_kernel_path_set(paths[p]) != 0)
+        for (size_t p = 0; p < N_VARIANTS; p++) {
+            if (use_variant(p) != 0)
                 continue;
             CHECK_INT(0, kvg_matmul(yb, x, w.data, dtypes[d], b, T, IN, OUT));
             for (size_t n = 1; n <= 3; n++)
@@ -244,7 +264,7 @@ static void test_batch_independence(void)
                     CHECK_INT(0, kvg_matmul(ys, x + t * IN, w.data, dtypes[d], b, n, IN, OUT));
                     if (memcmp(ys, yb + t * OUT, n * OUT * sizeof *ys) != 0) {
                         fprintf(stderr, "%s %s: tokens %zu..%zu alone differ from the batch\n",
-                                kvg_kernel_path_name(paths[p]), kvg_dtype_get(dtypes[d])->name, t, t + n - 1);
+                                variants[p].name, kvg_dtype_get(dtypes[d])->name, t, t + n - 1);
                         CHECK(0);
                     }
                 }
@@ -253,14 +273,48 @@ static void test_batch_independence(void)
     }
 }
 
+/* The AVX2 path's GEMM has the same bits on 512-bit registers as on 256-bit
+ * ones (each output is the same FMA chain over k), over shapes with ragged
+ * tiles of both (12×32 and 6×16) and several k blocks. */
+static void test_avx512_same_bits(void)
+{
+    if (use_variant(2) != 0)
+        return; /* no AVX-512 here */
+    static const size_t shapes[][3] = {{97, 544, 275}, {13, 800, 70}, {30, 96, 33}, {4, 1056, 129}};
+    for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            size_t n_tok = shapes[s][0], n_in = shapes[s][1], n_out = shapes[s][2];
+            if (!is_quantized(dtypes[d]))
+                n_in -= 3; /* a ragged k tail too */
+            weight w = make_weight(dtypes[d], n_in, n_out);
+            float *x = malloc(n_tok * n_in * sizeof *x), *b = malloc(n_out * sizeof *b);
+            float *y256 = malloc(n_tok * n_out * sizeof *y256), *y512 = malloc(n_tok * n_out * sizeof *y512);
+            for (size_t i = 0; i < n_tok * n_in; i++)
+                x[i] = uniform();
+            for (size_t i = 0; i < n_out; i++)
+                b[i] = uniform();
+            use_variant(1);
+            CHECK_INT(0, kvg_matmul(y256, x, w.data, dtypes[d], s % 2 ? b : NULL, n_tok, n_in, n_out));
+            use_variant(2);
+            CHECK_INT(0, kvg_matmul(y512, x, w.data, dtypes[d], s % 2 ? b : NULL, n_tok, n_in, n_out));
+            if (memcmp(y256, y512, n_tok * n_out * sizeof *y256) != 0) {
+                fprintf(stderr, "%s %zux%zux%zu: avx512 differs from avx2\n", kvg_dtype_get(dtypes[d])->name, n_tok,
+                        n_in, n_out);
+                CHECK(0);
+            }
+            free_weight(&w);
+            free(x), free(b), free(y256), free(y512);
+        }
+}
+
 /* Bad shapes and dtypes are refused the same way on every path; n_in = 0
  * gives the bias. */
 static void test_refusals(void)
 {
     float x[4 * 40] = {0}, y[4 * 3], b[3] = {1, 2, 3};
     unsigned char w[3 * 40 * 4] = {0};
-    for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
-        if (kvg_kernel_path_set(paths[p]) != 0)
+    for (size_t p = 0; p < N_VARIANTS; p++) {
+        if (use_variant(p) != 0)
             continue;
         CHECK_INT(-1, kvg_matmul(y, x, w, KVG_DTYPE_Q8_0, NULL, 4, 40, 3));
         CHECK_INT(-1, kvg_matmul(y, x, w, KVG_DTYPE_Q4_0, NULL, 4, 33, 3));
@@ -274,14 +328,15 @@ static void test_refusals(void)
 int main(void)
 {
     printf("paths here:");
-    for (size_t p = 0; p < sizeof paths / sizeof *paths; p++)
-        if (kvg_kernel_path_available(paths[p]))
-            printf(" %s", kvg_kernel_path_name(paths[p]));
+    for (size_t p = 0; p < N_VARIANTS; p++)
+        if (use_variant(p) == 0)
+            printf(" %s", variants[p].name);
     printf("\n");
     test_tolerance_bites();
     test_refusals();
     test_shapes();
     test_batch_independence();
     test_thread_determinism();
+    test_avx512_same_bits();
     return kvg_test_end();
 }

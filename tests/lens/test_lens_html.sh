@@ -8,18 +8,11 @@
 # Skips (77) when Chromium is not installed; CI installs it (.ci/install-deps).
 set -u
 : "${KVG_BIN:?}" "${KVG_SHARED_DIR:?}" "${KVG_SOURCE_DIR:?}"
-browser=$(command -v chromium || command -v chromium-browser) || { echo "chromium not installed: skipped"; exit 77; }
 # shellcheck source=../cli/testlib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../cli/testlib.sh" lens-html
+. "$(dirname "${BASH_SOURCE[0]}")/../cli/chromium.sh"
 
-# dump PAGE: Chromium's DOM after the scripts ran into $tmp/dom, its log into $tmp/log
-dump() {
-    timeout 90 "$browser" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
-        --user-data-dir="$tmp/profile" --enable-logging=stderr --v=0 --dump-dom "file://$1" \
-        >"$tmp/dom" 2>"$tmp/log" </dev/null
-}
 cells() { grep -o '<td class="cell' "$tmp/dom" | wc -l; }
-console() { grep -E ':CONSOLE[:(]' "$tmp/log"; }
 
 "$KVG_BIN" convert "$KVG_SHARED_DIR/models/stories260K.bin" --tokenizer "$KVG_SHARED_DIR/models/tok512.bin" \
     -o "$tmp/s.kvg" --quiet || { fail convert; finish; exit 1; }
