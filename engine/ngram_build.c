@@ -16,6 +16,7 @@
  * Forward (first word first) for the prefix closure, which is the same
  * merge, and for the tables themselves. */
 #include "ngram_build.h"
+#include "ngram_build_encode.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -419,32 +420,12 @@ static void describe_ngram(const kvg_ngram_input *in, const uint32_t *ids, uint3
     }
 }
 
-/* ---- value columns ---- */
+/* ---- writing, through the shared encoder (ngram_build_encode.h) ---- */
 
-/* Floats in a total order of their bits (-0 before +0, NaN last), so that
- * exact tables keep every bit pattern distinct. */
-static uint32_t order_key(float x)
-{
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    if (isnan(x))
-        return UINT32_MAX;
-    return (b & 0x80000000u) ? ~b : b | 0x80000000u;
-}
-
-static float from_order_key(uint32_t k)
-{
-    uint32_t b = (k & 0x80000000u) ? k & 0x7FFFFFFFu : ~k;
-    float x;
-    memcpy(&x, &b, 4);
-    return x;
-}
-
-/* Sorts the values by order_key into scratch: *sorted gets items of *iw
- * words, the key in the top 32 bits and the value's index in the low
- * bits, NaNs (key UINT32_MAX) last; *spare, as much room again after them. */
-static int sort_values(const float *vals, uint64_t count, wbuf *scratch, unsigned *iw, uint64_t **sorted,
-                       uint64_t **spare)
+/* Sorts a column's values by ngram_order_key into scratch: items of iw
+ * words, the key in the top 32 bits and the value's index in the low bits,
+ * NaNs last. */
+static int sort_values(const float *vals, uint64_t count, wbuf *scratch, unsigned *iw)
 {
     *iw = item_words(32, count);
     if (wbuf_reserve(scratch, 2 * count * *iw, 0))
@@ -453,204 +434,104 @@ static int sort_values(const float *vals, uint64_t count, wbuf *scratch, unsigne
     for (uint64_t i = 0; i < count; i++) {
         uint64_t *it = items + i * *iw;
         memset(it, 0, *iw * sizeof *it);
-        it[0] = (uint64_t)order_key(vals[i]) << 32;
+        it[0] = (uint64_t)ngram_order_key(vals[i]) << 32;
         it[*iw - 1] |= i;
     }
-    *sorted = items;
-    *spare = items + count * *iw;
-    return radix_sort(items, *spare, count, *iw, 64 * *iw - 32, 64 * *iw);
+    return radix_sort(items, items + count * *iw, count, *iw, 64 * *iw - 32, 64 * *iw);
 }
 
-typedef struct codebook {
-    float centers[NGRAM_Q8_CENTERS];
-    int n_centers;
-} codebook;
-
-/* Up to max_centers centers for the m non-NaN values v[0..m-1] (sorted
- * ascending, equal values in input order): exact when there are at most
- * that many distinct values; otherwise bins of about equal count, never
- * splitting equal values, each bin's center its mean. Sorted ascending. */
-static void make_codebook(const float *v, uint64_t m, int max_centers, codebook *cb)
-{
-    uint64_t distinct = 0;
-    for (uint64_t i = 0; i < m; i++)
-        distinct += i == 0 || v[i] != v[i - 1];
-    cb->n_centers = 0;
-    if (distinct <= (uint64_t)max_centers) {
-        for (uint64_t i = 0; i < m; i++)
-            if (i == 0 || v[i] != v[i - 1])
-                cb->centers[cb->n_centers++] = v[i];
-    } else {
-        uint64_t i = 0;
-        while (i < m) {
-            int bins_left = max_centers - cb->n_centers;
-            uint64_t target = (m - i + (uint64_t)bins_left - 1) / (uint64_t)bins_left;
-            uint64_t j = i;
-            double sum = 0;
-            while (j < m && (j - i < target || v[j] == v[j - 1])) {
-                sum += v[j];
-                j++;
-            }
-            if (cb->n_centers == max_centers - 1) { /* last bin takes the rest */
-                while (j < m)
-                    sum += v[j++];
-            }
-            cb->centers[cb->n_centers++] = isinf(v[i]) ? v[i] : (float)(sum / (double)(j - i));
-            i = j;
-        }
-    }
-    if (cb->n_centers == 0)
-        cb->centers[cb->n_centers++] = 0.0f;
-}
-
-/* The code of x: the nearer of the centers around it, the lower on a tie.
- * c is the first center >= x (or the last center). */
-static uint8_t nearest_code(const codebook *cb, int c, float x)
-{
-    if (c > 0 && fabsf(x - cb->centers[c - 1]) <= fabsf(cb->centers[c] - x))
-        c--;
-    return (uint8_t)c;
-}
-
-/* One value column of a level, encoded: a code per entry, and the table the
- * codes index (NULL when the column is plain: the codes are then the f32
- * bit patterns, 32 bits each). */
-typedef struct column {
-    uint32_t *codes; /* the caller's buffer */
-    unsigned bits;
-    float *table;
-    uint64_t n_table;
-} column;
-
-/* 8-bit codes: a codebook of at most 256 centers (255 when NaNs must keep
- * a code) over the sorted values; v has room for count floats. */
-static int quantize_column(const float *vals, uint64_t count, const uint64_t *sorted, unsigned iw, int has_nan,
-                           float *v, column *out)
-{
-    uint64_t imask = (UINT64_C(1) << packed_bits_for(count)) - 1, m = 0;
-    while (m < count && (uint32_t)(sorted[m * iw] >> 32) != UINT32_MAX) {
-        v[m] = vals[item_index(sorted, iw, m, imask)];
-        m++;
-    }
-    /* order_key puts -0 before +0, but an exact center is the first of its
-     * run of equal values, and that has always been the first in input
-     * order (a stable sort by value): lay the zeros out in input order. */
-    uint64_t z = 0;
-    while (z < m && v[z] != 0.0f)
-        z++;
-    for (uint64_t i = 0; i < count && z < m && v[z] == 0.0f; i++)
-        if (vals[i] == 0.0f)
-            v[z++] = vals[i];
-    codebook cb;
-    make_codebook(v, m, NGRAM_Q8_CENTERS - has_nan, &cb);
-    out->n_table = (uint64_t)cb.n_centers + (uint64_t)has_nan;
-    if (!(out->table = malloc(out->n_table * sizeof *out->table)))
-        return -1;
-    memcpy(out->table, cb.centers, (size_t)cb.n_centers * sizeof *out->table);
-    /* One walk over the values in sorted order: the first center >= x only
-     * moves up. NaNs come last. */
-    int c = 0;
-    for (uint64_t i = 0; i < count; i++) {
-        uint64_t at = item_index(sorted, iw, i, imask);
-        float x = vals[at];
-        if (isnan(x)) {
-            out->codes[at] = (uint32_t)(out->n_table - 1);
-            continue;
-        }
-        while (c < cb.n_centers - 1 && cb.centers[c] < x)
-            c++;
-        out->codes[at] = nearest_code(&cb, c, x);
-    }
-    return 0;
-}
-
-/* Exact codes: the table is every distinct value (by bits) in ascending
- * order, unless the plain floats are smaller. Returns 1 for plain. */
-static int exact_column(const float *vals, uint64_t count, const uint64_t *sorted, unsigned iw, int has_nan,
-                        column *out)
-{
-    uint64_t imask = (UINT64_C(1) << packed_bits_for(count)) - 1, n_finite = 0;
-    for (uint64_t i = 0; i < count; i++) {
-        uint32_t k = (uint32_t)(sorted[i * iw] >> 32);
-        n_finite += k != UINT32_MAX && (i == 0 || k != (uint32_t)(sorted[(i - 1) * iw] >> 32));
-    }
-    out->n_table = n_finite + (uint64_t)has_nan;
-    if (out->n_table == 0)
-        out->n_table = 1; /* an empty level still gets a one-entry table */
-    unsigned bits = packed_bits_for(out->n_table - 1);
-    if (out->n_table * 32 + count * bits >= count * 32) {
-        /* Mostly distinct values (top-order probabilities): a table would
-         * cost more than it saves; keep the floats. */
-        memcpy(out->codes, vals, (size_t)count * sizeof *vals);
-        out->n_table = 0;
-        return 1;
-    }
-    if (!(out->table = malloc(out->n_table * sizeof *out->table)))
-        return -1;
-    if (!n_finite && !has_nan)
-        out->table[0] = 0.0f;
-    uint64_t code = 0;
-    for (uint64_t i = 0; i < count; i++) {
-        uint32_t k = (uint32_t)(sorted[i * iw] >> 32);
-        if (i > 0 && k != (uint32_t)(sorted[(i - 1) * iw] >> 32))
-            code++;
-        if (k != UINT32_MAX)
-            out->table[code] = from_order_key(k);
-        out->codes[item_index(sorted, iw, i, imask)] = (uint32_t)(k == UINT32_MAX ? out->n_table - 1 : code);
-    }
-    return 0;
-}
-
-/* Encodes a column of level n into out, whose codes buffer holds count
- * codes. quantize: 0 exact, 8 for 8-bit codes. NaN — structural nodes — is
- * always the table's last value. */
-static int encode_column(unsigned n, const float *vals, uint64_t count, int quantize, wbuf *scratch, column *out,
-                         kvg_error *err)
-{
-    int has_nan = 0, rc = -1;
+/* A column in memory: its values, sorted items, codes and table. */
+typedef struct mem_column {
+    const float *vals;
+    const uint64_t *sorted;
     unsigned iw;
-    uint64_t *sorted, *spare;
-    out->bits = 0;
-    out->table = NULL;
-    out->n_table = 0;
-    for (uint64_t i = 0; i < count; i++)
-        has_nan |= isnan(vals[i]) != 0;
-    if (sort_values(vals, count, scratch, &iw, &sorted, &spare) == 0)
-        rc = quantize ? quantize_column(vals, count, sorted, iw, has_nan, (float *)spare, out)
-                      : exact_column(vals, count, sorted, iw, has_nan, out);
-    if (rc < 0) {
-        free(out->table);
-        out->table = NULL;
-        return kvg_errorf(err, NULL, "out of memory encoding level %u", n);
-    }
-    if (rc == 1) {
-        out->bits = 32;
-        return 0;
-    }
-    if (has_nan)
-        out->table[out->n_table - 1] = NAN;
-    out->bits = packed_bits_for(out->n_table - 1);
+    uint64_t count, imask, pos;
+    uint32_t *codes; /* the caller's buffer, count codes */
+    float *table;
+    ngram_column_plan plan;
+} mem_column;
+
+static int mem_values_rewind(void *user, kvg_error *err)
+{
+    (void)err;
+    ((mem_column *)user)->pos = 0;
     return 0;
 }
 
-static void column_free(column *c)
+static int mem_values_next(void *user, float *v, uint64_t *index, kvg_error *err)
 {
-    free(c->table);
-    c->table = NULL;
+    mem_column *c = user;
+    (void)err;
+    if (c->pos == c->count)
+        return 0;
+    *index = item_index(c->sorted, c->iw, c->pos++, c->imask);
+    *v = c->vals[*index];
+    return 1;
 }
 
-/* ---- writing ---- */
-
-/* Writes NAME_values for a coded column (nothing for a plain one). */
-static int write_table(kvg_writer *w, unsigned n, const char *part, const column *c, kvg_error *err)
+static int mem_code(void *user, uint64_t index, uint32_t code, kvg_error *err)
 {
-    if (!c->table)
+    (void)err;
+    ((mem_column *)user)->codes[index] = code;
+    return 0;
+}
+
+static int mem_table(void *user, uint64_t i, uint64_t n_table, float value, kvg_error *err)
+{
+    mem_column *c = user;
+    if (!c->table && !(c->table = malloc((size_t)n_table * sizeof *c->table)))
+        return kvg_errorf(err, NULL, "out of memory for a value table");
+    c->table[i] = value;
+    return 0;
+}
+
+/* Encodes a column of level n into c->codes (f32 bits when plain) and
+ * c->table. */
+static int encode_mem_column(unsigned n, const float *vals, uint64_t count, int quantize, wbuf *scratch, mem_column *c,
+                             kvg_error *err)
+{
+    c->vals = vals;
+    c->count = count;
+    c->table = NULL;
+    if (sort_values(vals, count, scratch, &c->iw))
+        return kvg_errorf(err, NULL, "out of memory encoding level %u", n);
+    c->sorted = scratch->p;
+    c->imask = (UINT64_C(1) << packed_bits_for(count)) - 1;
+    ngram_sorted_values src = {mem_values_rewind, mem_values_next, c};
+    ngram_column_sink sink = {mem_code, mem_table, c};
+    if (ngram_encode_column(n, count, quantize, &src, &sink, &c->plan, err))
+        return -1;
+    if (c->plan.plain)
+        memcpy(c->codes, vals, (size_t)count * sizeof *vals);
+    return 0;
+}
+
+/* The entries of a level in memory, for ngram_write_blocks. */
+typedef struct mem_entries {
+    const uint32_t *keys, *prob, *backoff; /* backoff NULL at the top */
+    const uint64_t *next;                  /* first children, count + 1; NULL at the top */
+    uint64_t count, pos;
+} mem_entries;
+
+static int mem_entries_rewind(void *user, kvg_error *err)
+{
+    (void)err;
+    ((mem_entries *)user)->pos = 0;
+    return 0;
+}
+
+static int mem_entries_next(void *user, ngram_entry *e, kvg_error *err)
+{
+    mem_entries *m = user;
+    (void)err;
+    if (m->pos == m->count)
         return 0;
-    char name[64], vname[48];
-    snprintf(vname, sizeof vname, "%s_values", part);
-    ngram_tensor_name(name, sizeof name, n, vname);
-    uint64_t shape[] = {c->n_table};
-    return kvg_writer_tensor(w, name, KVG_DTYPE_F32, 1, shape, c->table, err);
+    uint64_t i = m->pos++;
+    e->key = m->keys[i];
+    e->prob = m->prob[i];
+    e->backoff = m->backoff ? m->backoff[i] : 0;
+    e->children = m->next ? m->next[i + 1] - m->next[i] : 0;
+    return 1;
 }
 
 /* next[i] = first child of entry i of parent in level n+1 (count + 1 of
@@ -734,150 +615,6 @@ static int compute_keys(const level *lv, uint32_t n, uint32_t *keys)
     return rc;
 }
 
-/* A block's key width: what its largest key needs, 0 when all are 0. */
-static unsigned block_kbits(const uint32_t *keys, uint64_t start, uint64_t end)
-{
-    uint32_t mx = 0;
-    if (!keys)
-        return 0;
-    for (uint64_t i = start; i < end; i++)
-        mx = keys[i] > mx ? keys[i] : mx;
-    return mx ? packed_bits_for(mx) : 0;
-}
-
-/* A block's child offset width (the last offset is the largest). */
-static unsigned block_cbits(const uint64_t *next, uint64_t start, uint64_t end)
-{
-    return !next || next[end] == next[start] ? 0 : packed_bits_for(next[end] - next[start]);
-}
-
-/* Writes ngram.<n>.first_keys: the key of each block's first entry, u16
- * when every one fits, else u32, so that a search across the blocks of a
- * long run reads one dense array instead of a header and a key per probe. */
-static int write_first_keys(kvg_writer *w, unsigned n, uint64_t count, const uint32_t *keys, const char *where,
-                            kvg_error *err)
-{
-    uint64_t nb = ngram_blocks(count);
-    uint32_t mx = 0;
-    for (uint64_t b = 0; b < nb; b++)
-        mx = keys[b * NGRAM_BLOCK] > mx ? keys[b * NGRAM_BLOCK] : mx;
-    int wide = mx > UINT16_MAX;
-    void *fk = calloc(nb ? (size_t)nb : 1, wide ? 4 : 2);
-    if (!fk)
-        return kvg_errorf(err, where, "out of memory packing level %u", n);
-    for (uint64_t b = 0; b < nb; b++) {
-        if (wide)
-            ((uint32_t *)fk)[b] = keys[b * NGRAM_BLOCK];
-        else
-            ((uint16_t *)fk)[b] = (uint16_t)keys[b * NGRAM_BLOCK];
-    }
-    char name[64];
-    ngram_tensor_name(name, sizeof name, n, "first_keys");
-    uint64_t shape[] = {nb};
-    int rc = kvg_writer_tensor(w, name, wide ? KVG_DTYPE_U32 : KVG_DTYPE_U16, 1, shape, fk, err);
-    free(fk);
-    return rc;
-}
-
-/* Writes ngram.<n>.blocks and ngram.<n>.records (layout in ngram_layout.h)
- * for count entries with keys (NULL at level 1), value codes and, below the
- * top, child pointers next[0..count]. */
-static int write_blocks(kvg_writer *w, unsigned n, uint64_t count, const uint32_t *keys, const column *prob,
-                        const column *backoff, const uint64_t *next, const char *where, kvg_error *err)
-{
-    uint64_t nb = ngram_blocks(count), total = 0;
-    unsigned vbits = prob->bits + (next ? backoff->bits : 0);
-    for (uint64_t b = 0; b < nb; b++) {
-        uint64_t start = b * NGRAM_BLOCK, end = start + NGRAM_BLOCK < count ? start + NGRAM_BLOCK : count;
-        total += (end - start) * (block_kbits(keys, start, end) + vbits + block_cbits(next, start, end));
-    }
-    uint64_t words = ngram_packed_words(total);
-    ngram_header_layout hl;
-    ngram_header_fields(&hl, words, next != NULL, next ? next[count] : 0);
-    uint64_t hwords = ngram_packed_words((nb + 1) * hl.bits);
-    uint8_t *rec = calloc((size_t)words, 8), *hdr = calloc((size_t)hwords, 8);
-    int rc = -1;
-    if (!rec || !hdr) {
-        kvg_errorf(err, where, "out of memory packing level %u", n);
-        goto done;
-    }
-    uint64_t pos = 0;
-    for (uint64_t b = 0; b <= nb; b++) {
-        uint64_t hpos = b * hl.bits;
-        bits_set(hdr, hpos, pos);
-        if (next)
-            bits_set(hdr, hpos + hl.pos_bits + 2 * NGRAM_WIDTH_BITS, next[b < nb ? b * NGRAM_BLOCK : count]);
-        if (b == nb)
-            break;
-        uint64_t start = b * NGRAM_BLOCK, end = start + NGRAM_BLOCK < count ? start + NGRAM_BLOCK : count;
-        uint64_t m = end - start;
-        unsigned kbits = block_kbits(keys, start, end), cbits = block_cbits(next, start, end);
-        bits_set(hdr, hpos + hl.pos_bits, kbits);
-        bits_set(hdr, hpos + hl.pos_bits + NGRAM_WIDTH_BITS, cbits);
-        /* keys, then one record per entry: prob code, backoff code, child offset */
-        unsigned width = vbits + (next ? cbits : 0);
-        for (uint64_t i = start; i < end; i++) {
-            uint64_t r = i - start, at = pos + m * kbits + r * width;
-            if (kbits)
-                bits_set(rec, pos + r * kbits, keys[i]);
-            bits_set(rec, at, prob->codes[i]);
-            if (next) {
-                bits_set(rec, at + prob->bits, backoff->codes[i]);
-                if (cbits)
-                    bits_set(rec, at + vbits, next[i + 1] - next[start]);
-            }
-        }
-        pos += m * (kbits + width);
-    }
-    char name[64];
-    ngram_tensor_name(name, sizeof name, n, "blocks");
-    uint64_t hshape[] = {hwords}, rshape[] = {words};
-    if (kvg_writer_tensor(w, name, KVG_DTYPE_U64, 1, hshape, hdr, err))
-        goto done;
-    ngram_tensor_name(name, sizeof name, n, "records");
-    if (kvg_writer_tensor(w, name, KVG_DTYPE_U64, 1, rshape, rec, err))
-        goto done;
-    if (write_first_keys(w, n, count, keys, where, err))
-        goto done;
-    rc = 0;
-done:
-    free(rec);
-    free(hdr);
-    return rc;
-}
-
-/* Level 1, exact and indexed by word id: ngram.1.unigrams, u32 [V+1][3],
- * row w = (prob bits, backoff bits, first child in level 2); the last row
- * is (0, 0, count[2]). */
-static int write_unigrams(kvg_writer *w, const kvg_ngram_input *in, const level *lv, const uint64_t *counts,
-                          wbuf *scratch, const char *where, kvg_error *err)
-{
-    uint32_t V = in->vocab_size, N = in->order;
-    uint64_t *next = NULL;
-    if (N > 1) {
-        if (counts[1] > UINT32_MAX)
-            return kvg_errorf(err, where, "more than 2^32 - 1 2-grams");
-        if (wbuf_reserve(scratch, (uint64_t)V + 1, 0))
-            return kvg_errorf(err, where, "out of memory");
-        next = scratch->p;
-        link_children(NULL, V, &lv[2], next);
-    }
-    uint32_t *rows = calloc((size_t)V + 1, 3 * sizeof *rows);
-    if (!rows)
-        return kvg_errorf(err, where, "out of memory");
-    for (uint64_t i = 0; i <= V; i++) {
-        if (i < V) {
-            memcpy(&rows[3 * i], &in->unigram_prob[i], 4);
-            if (N > 1)
-                memcpy(&rows[3 * i + 1], &in->unigram_backoff[i], 4);
-        }
-        rows[3 * i + 2] = next ? (uint32_t)next[i] : 0;
-    }
-    uint64_t shape[] = {(uint64_t)V + 1, 3};
-    int rc = kvg_writer_tensor(w, "ngram.1.unigrams", KVG_DTYPE_U32, 2, shape, rows, err);
-    free(rows);
-    return rc;
-}
 
 /* Level n's tables: value tables, then the blocks. codes: room for
  * 2 * count codes; keys: level n's keys (NULL at level 1). */
@@ -887,13 +624,25 @@ static int write_level(kvg_writer *w, const kvg_ngram_input *in, const level *lv
 {
     uint32_t N = in->order;
     uint64_t count = counts[n - 1];
-    if (n == 1)
-        return write_unigrams(w, in, lv, counts, scratch, where, err);
+    if (n == 1) {
+        uint64_t *next = NULL;
+        if (N > 1) {
+            if (wbuf_reserve(scratch, (uint64_t)in->vocab_size + 1, 0))
+                return kvg_errorf(err, where, "out of memory");
+            next = scratch->p;
+            link_children(NULL, in->vocab_size, &lv[2], next);
+        }
+        return ngram_write_unigrams(w, in, next, N > 1 ? counts[1] : 0, where, err);
+    }
     const level *l = &lv[n];
-    column prob_col = {codes, 0, NULL, 0}, backoff_col = {codes + count, 0, NULL, 0};
+    mem_column pc, bc;
+    memset(&pc, 0, sizeof pc);
+    memset(&bc, 0, sizeof bc);
+    pc.codes = codes;
+    bc.codes = codes + count;
     int rc = -1;
-    if (encode_column(n, l->prob, count, quantize, scratch, &prob_col, err) ||
-        (n < N && encode_column(n, l->backoff, count, quantize, scratch, &backoff_col, err)))
+    if (encode_mem_column(n, l->prob, count, quantize, scratch, &pc, err) ||
+        (n < N && encode_mem_column(n, l->backoff, count, quantize, scratch, &bc, err)))
         goto done;
     uint64_t *next = NULL;
     if (n < N) {
@@ -904,13 +653,17 @@ static int write_level(kvg_writer *w, const kvg_ngram_input *in, const level *lv
         next = scratch->p;
         link_children(l, count, &lv[n + 1], next);
     }
-    if (write_table(w, n, "prob", &prob_col, err) || (n < N && write_table(w, n, "backoff", &backoff_col, err)) ||
-        write_blocks(w, n, count, keys, &prob_col, &backoff_col, next, where, err))
+    mem_entries me = {keys, pc.codes, n < N ? bc.codes : NULL, next, count, 0};
+    ngram_entries src = {mem_entries_rewind, mem_entries_next, &me};
+    if ((pc.table && ngram_write_table(w, n, "prob", pc.table, pc.plan.n_table, err)) ||
+        (n < N && bc.table && ngram_write_table(w, n, "backoff", bc.table, bc.plan.n_table, err)) ||
+        ngram_write_blocks(w, n, count, n == N, n < N ? counts[n] : 0, pc.plan.bits, n < N ? bc.plan.bits : 0, &src,
+                           where, err))
         goto done;
     rc = 0;
 done:
-    column_free(&prob_col);
-    column_free(&backoff_col);
+    free(pc.table);
+    free(bc.table);
     return rc;
 }
 
@@ -918,18 +671,6 @@ static void progress(const kvg_ngram_input *in, const char *phase)
 {
     if (in->progress)
         in->progress(in->progress_user, phase);
-}
-
-static int write_meta(kvg_writer *w, const kvg_ngram_input *in, const uint64_t *counts, int quantize, kvg_error *err)
-{
-    uint32_t N = in->order;
-    if (kvg_writer_meta_str(w, "general.kind", NGRAM_KIND, strlen(NGRAM_KIND), err) ||
-        kvg_writer_meta_u64(w, NGRAM_KEY_ORDER, N, err) || kvg_writer_meta_u64_array(w, NGRAM_KEY_COUNTS, counts, N, err) ||
-        kvg_writer_meta_str(w, NGRAM_KEY_QUANT, quantize ? "q8" : "none", quantize ? 2 : 4, err) ||
-        kvg_writer_meta_u64(w, NGRAM_KEY_BOS, in->bos_id, err) || kvg_writer_meta_u64(w, NGRAM_KEY_EOS, in->eos_id, err) ||
-        kvg_writer_meta_u64(w, NGRAM_KEY_UNK_ADDED, in->unk_added ? 1 : 0, err))
-        return -1;
-    return kvg_vocab_write(w, NGRAM_VOCAB_PREFIX, in->words, in->word_lens, in->vocab_size, err);
 }
 
 /* Room in scratch for every sort to come of n-grams in these counts
@@ -1026,7 +767,7 @@ int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char
         kvg_errorf(err, where, "out of memory");
         goto done;
     }
-    if (write_meta(w, in, counts, quantize, err))
+    if (ngram_write_meta(w, in, counts, quantize, err))
         goto done;
     /* Keys of every level first: level n's need levels n-1 and n-2. */
     for (uint32_t n = 2; n <= N; n++) {

@@ -48,4 +48,30 @@ typedef struct kvg_ngram_input {
  * errors. */
 int kvg_ngram_build(kvg_ngram_input *in, int quantize, kvg_writer *w, const char *where, kvg_error *err);
 
+/* The n-grams of one order handed over one at a time, in any order. */
+typedef struct kvg_ngram_level_reader {
+    /* starts order n (2..N); each order is read once, lowest first */
+    int (*open)(void *user, uint32_t n, kvg_error *err);
+    /* 1 with the next n-gram (ids in n-gram order, backoff unused at the
+     * top), 0 at the end, -1 on error */
+    int (*next)(void *user, uint32_t *ids, float *prob, float *backoff, kvg_error *err);
+    void *user;
+} kvg_ngram_level_reader;
+
+#define KVG_NGRAM_BUILD_INCOMPLETE 1
+
+/* The same tables as kvg_ngram_build (byte for byte), built within a memory
+ * budget (ngram_build_stream.c): each order is sorted into trie order with
+ * the external sorter, spilling to nameless temporaries in temp_dir past
+ * memory bytes, and encoded level by level from those streams. in gives
+ * the vocabulary, unigrams and in->levels[n].count (ids and values unused);
+ * rd the n-grams. Needs a complete model — every suffix and every prefix of
+ * an n-gram is an n-gram, as in Kneser-Ney models and lmplz's pruned ones
+ * — and returns KVG_NGRAM_BUILD_INCOMPLETE, having written nothing, when
+ * it is not (the caller then uses kvg_ngram_build, which fills the gaps).
+ * Memory: memory + about 1.1 MiB + 8 bytes per vocabulary word + 64 KiB
+ * per order. */
+int kvg_ngram_build_streamed(const kvg_ngram_input *in, const kvg_ngram_level_reader *rd, int quantize, uint64_t memory,
+                             const char *temp_dir, kvg_writer *w, const char *where, kvg_error *err);
+
 #endif

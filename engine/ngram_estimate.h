@@ -124,6 +124,23 @@ int kvg_ngram_estimate_write_arpa(const kvg_ngram_estimate *m, FILE *f);
  * m (keep it alive); in->levels[] are malloc'd for the builder to take. */
 int kvg_ngram_estimate_to_input(const kvg_ngram_estimate *m, kvg_ngram_input *in, kvg_error *err);
 
+typedef struct kvg_ngram_kvg_options {
+    int quantize;          /* 0 or 8 (see kvg_ngram_build) */
+    uint64_t memory;       /* the budget, bytes (the -S of the estimation) */
+    const char *temp_dir;  /* NULL: $TMPDIR or /tmp */
+    int in_memory;         /* 1: hold the whole model (kvg_ngram_build), for comparison */
+    void (*progress)(void *user, const char *phase);
+    void *progress_user;
+} kvg_ngram_kvg_options;
+
+/* Writes the model's tables into w (metadata and tensors, as
+ * kvg_ngram_build) within opt->memory: streamed through sorted temporaries
+ * (kvg_ngram_build_streamed), the estimate's levels held in memory counted
+ * against the budget; a model with gaps to fill (which lmplz-like
+ * estimation does not make) goes to kvg_ngram_build instead. */
+int kvg_ngram_estimate_write_kvg(const kvg_ngram_estimate *m, const kvg_ngram_kvg_options *opt, kvg_writer *w,
+                                 const char *where, kvg_error *err);
+
 /* Frees what to_input allocated and the builder did not take (unigrams). */
 void kvg_ngram_estimate_input_free(kvg_ngram_input *in);
 

@@ -121,7 +121,8 @@ int kvg_ngram_estimate_write_arpa(const kvg_ngram_estimate *m, FILE *f)
     return ferror(f) ? -1 : 0;
 }
 
-int kvg_ngram_estimate_to_input(const kvg_ngram_estimate *m, kvg_ngram_input *in, kvg_error *err)
+/* Vocabulary, unigrams and counts: all of the input but the n-grams. */
+static int input_header(const kvg_ngram_estimate *m, kvg_ngram_input *in, kvg_error *err)
 {
     memset(in, 0, sizeof *in);
     in->order = m->order;
@@ -145,6 +146,18 @@ int kvg_ngram_estimate_to_input(const kvg_ngram_estimate *m, kvg_ngram_input *in
         in->unigram_prob[l1->ids[i]] = l1->prob[i];
         in->unigram_backoff[l1->ids[i]] = l1->backoff ? l1->backoff[i] : 0.0f;
     }
+    for (uint32_t k = 2; k <= m->order; k++)
+        in->levels[k].count = m->levels[k].n;
+    return 0;
+oom:
+    kvg_ngram_estimate_input_free(in);
+    return kvg_errorf(err, NULL, "out of memory");
+}
+
+int kvg_ngram_estimate_to_input(const kvg_ngram_estimate *m, kvg_ngram_input *in, kvg_error *err)
+{
+    if (input_header(m, in, err))
+        return -1;
     for (uint32_t k = 2; k <= m->order; k++) {
         const kvg_est_order *lv = &m->levels[k];
         kvg_ngram_order_input *o = &in->levels[k];
@@ -192,4 +205,67 @@ void kvg_ngram_estimate_input_free(kvg_ngram_input *in)
         in->levels[k].backoff = NULL;
     }
     in->unigram_prob = in->unigram_backoff = NULL;
+}
+
+/* ---- the model into a .kvg within the memory budget ---- */
+
+typedef struct est_reader {
+    const kvg_ngram_estimate *m;
+    level_iter it;
+} est_reader;
+
+static int reader_open(void *user, uint32_t n, kvg_error *err)
+{
+    est_reader *r = user;
+    if (level_begin(&r->it, r->m, n))
+        return kvg_errorf(err, NULL, "cannot read back the estimated %u-grams from a temporary file: %s", n,
+                          strerror(errno));
+    return 0;
+}
+
+static int reader_next(void *user, uint32_t *ids, float *prob, float *backoff, kvg_error *err)
+{
+    est_reader *r = user;
+    const uint32_t *rev;
+    int got = level_next(&r->it, &rev, prob, backoff);
+    if (got < 0)
+        return kvg_errorf(err, NULL, "cannot read back the estimated %u-grams from a temporary file: %s", r->it.k,
+                          strerror(errno));
+    for (uint32_t j = 0; got > 0 && j < r->it.k; j++)
+        ids[j] = rev[r->it.k - 1 - j];
+    return got;
+}
+
+int kvg_ngram_estimate_write_kvg(const kvg_ngram_estimate *m, const kvg_ngram_kvg_options *opt, kvg_writer *w,
+                                 const char *where, kvg_error *err)
+{
+    kvg_ngram_input in;
+    if (input_header(m, &in, err))
+        return -1;
+    in.progress = opt->progress;
+    in.progress_user = opt->progress_user;
+    int rc = KVG_NGRAM_BUILD_INCOMPLETE;
+    if (!opt->in_memory) {
+        /* the estimate's levels still in memory count against the budget */
+        uint64_t held = 0;
+        for (uint32_t k = 2; k <= m->order; k++)
+            if (!m->levels[k].file)
+                held += m->levels[k].n * (4 * (uint64_t)k + 8);
+        uint64_t memory = opt->memory > held + opt->memory / 4 ? opt->memory - held : opt->memory / 4;
+        const char *dir = opt->temp_dir ? opt->temp_dir : getenv("TMPDIR");
+        est_reader r = {m, {0}};
+        kvg_ngram_level_reader rd = {reader_open, reader_next, &r};
+        rc = kvg_ngram_build_streamed(&in, &rd, opt->quantize, memory, dir && *dir ? dir : "/tmp", w, where, err);
+    }
+    if (rc == KVG_NGRAM_BUILD_INCOMPLETE) {
+        /* gaps to fill (or asked for): the builder that holds the model */
+        kvg_ngram_estimate_input_free(&in);
+        rc = kvg_ngram_estimate_to_input(m, &in, err);
+        in.progress = opt->progress;
+        in.progress_user = opt->progress_user;
+        if (rc == 0)
+            rc = kvg_ngram_build(&in, opt->quantize, w, where, err);
+    }
+    kvg_ngram_estimate_input_free(&in);
+    return rc;
 }

@@ -40,8 +40,8 @@ static const char *const ngram_help =
     "                        (about 80 bytes per n-gram per order), every later\n"
     "                        stage also runs as merges of sorted runs on disk. Peak\n"
     "                        memory: SIZE + 8 MiB + up to 150 bytes per vocabulary\n"
-    "                        word, plus, with -o, the .kvg table builder, which\n"
-    "                        holds the whole model (about 35 bytes per n-gram)\n"
+    "                        word, the .kvg tables (-o) included: they are sorted\n"
+    "                        and encoded from temporary files within SIZE too\n"
     "  -T, --temp DIR        folder for those files (default $TMPDIR or /tmp); they\n"
     "                        are unlinked as soon as created\n"
     "  --prune T1 [T2 ...]   drop k-grams seen at most Tk times; thresholds must not\n"
@@ -60,6 +60,8 @@ static const char *const ngram_help =
     "  --skip_symbols        treat <s>, </s> and <unk> in the text as spaces\n"
     "                        (default: refuse them, as lmplz does)\n"
     "  --quantize 8          store probabilities and backoffs as 8-bit codes\n"
+    "  --tables-in-memory    build the .kvg tables holding the whole model (about\n"
+    "                        35 bytes per n-gram; the same file), for comparison\n"
     "  --quiet               no progress on stderr (shown when it is a terminal)\n"
     "  -h, --help            this help\n";
 
@@ -231,6 +233,7 @@ typedef struct build_args {
     kvg_ngram_count_options count;
     kvg_ngram_estimate_options est;
     int quantize;
+    int tables_in_memory; /* --tables-in-memory: the builder that holds the model */
     const char *tokenizer_path;
     kvg_tokenizer *tok;
     progress prog;
@@ -372,8 +375,6 @@ static int build(build_args *a, kvg_error *err)
 {
     kvg_writer *w = NULL;
     kvg_ngram_estimate *m = NULL;
-    kvg_ngram_input in;
-    memset(&in, 0, sizeof in);
     int rc = -1;
     /* open the .kvg first: a bad output path fails before the long part */
     if (a->out && kvg_writer_open(a->out, 0, &w, err))
@@ -386,16 +387,14 @@ static int build(build_args *a, kvg_error *err)
             goto done;
     }
     if (w) {
-        if (kvg_ngram_estimate_to_input(m, &in, err))
-            goto done;
-        in.progress = progress_phase;
-        in.progress_user = &a->prog;
+        kvg_ngram_kvg_options ko = {a->quantize, a->count.memory, a->count.temp_dir, a->tables_in_memory,
+                                    progress_phase, &a->prog};
         char source[1024];
         snprintf(source, sizeof source, "%s%s", a->n_corpora == 1 ? a->corpora[0] : a->corpora[0],
                  a->n_corpora > 1 ? " and more" : "");
         const char *conv = a->est.smoothing == KVG_SMOOTH_MLE ? "kvgram " KVG_VERSION " ngram build (maximum likelihood)"
                                                              : "kvgram " KVG_VERSION " ngram build (modified Kneser-Ney)";
-        if (kvg_ngram_build(&in, a->quantize, w, a->out, err) ||
+        if (kvg_ngram_estimate_write_kvg(m, &ko, w, a->out, err) ||
             (a->tok && (kvg_tokenizer_write(a->tok, w, err) ||
                         kvg_writer_meta_u64(w, "ngram.token_id_offset", KVG_EST_TOKEN_OFFSET, err))) ||
             kvg_writer_meta_str(w, "general.source", source, strlen(source), err) ||
@@ -414,7 +413,6 @@ static int build(build_args *a, kvg_error *err)
 done:
     if (w)
         kvg_writer_abort(w);
-    kvg_ngram_estimate_input_free(&in);
     kvg_ngram_estimate_free(m);
     return rc;
 }
@@ -530,6 +528,8 @@ static int cmd_ngram_build(int argc, char **argv)
                 goto out;
             }
             a.quantize = 8;
+        } else if (!strcmp(arg, "--tables-in-memory")) {
+            a.tables_in_memory = 1;
         } else if (!strcmp(arg, "--quiet")) {
             a.prog.on = 0;
         } else if (arg[0] == '-' && arg[1]) {

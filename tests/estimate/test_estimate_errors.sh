@@ -127,4 +127,26 @@ interrupt() { # interrupt SIGNAL DELAY
 }
 interrupt INT 0.5
 interrupt TERM 1.5
+
+# interrupted while the .kvg tables are written within the budget (the
+# streamed builder's sorted levels are in -T; its output's temporary has
+# grown past 512 KiB, which the writer reaches only once the tables go out)
+"$KVG_BIN" ngram build --quiet --order 5 -S 4M -T "$tmp/spill" "$KJV/kjv.train.txt" -o "$out/m.kvg" 2>"$tmp/err" &
+bg=$!
+seen=
+for _ in $(seq 1200); do
+    if [ -n "$(find "$out" -name '.m.kvg.*.tmp' -size +512k 2>/dev/null)" ]; then
+        seen=1
+        break
+    fi
+    kill -0 "$bg" 2>/dev/null || break
+    sleep 0.05
+done
+kill -TERM "$bg" 2>/dev/null
+wait "$bg"
+st=$?
+bg=
+if [ -n "$seen" ] && [ "$st" -ne 0 ]; then pass; else fail "SIGTERM while writing the tables: not reached (status $st)"; fi
+if [ -z "$(listing "$out")" ]; then pass; else fail "SIGTERM while writing the tables: $out holds $(listing "$out")"; fi
+if [ -z "$(listing "$tmp/spill")" ]; then pass; else fail "SIGTERM while writing the tables: left in -T: $(listing "$tmp/spill")"; fi
 finish

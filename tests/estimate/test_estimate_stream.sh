@@ -10,11 +10,16 @@
 #     maximum likelihood, order 1 and pruned unigrams;
 #   - the streamed .kvg (order 3) scores held-out text exactly as the .kvg
 #     converted from the streamed ARPA;
+#   - the .kvg tables built within -S 1M (every order sorted into trie order
+#     and encoded from spilled temporaries) are byte for byte the file of the
+#     builder that holds the whole model (--tables-in-memory, -S 1G), exact
+#     and --quantize 8, for KN, pruned, renumbered, maximum-likelihood and
+#     token-level models;
 #   - the runs really go to disk: a missing -T folder is then an error (and is
 #     not at -S 1G), and a full disk (RLIMIT_FSIZE) on the temporary files is a
 #     one-line error that leaves no output; the -T folder is empty afterwards.
 #
-# Environment (set by CTest): KVG_BIN, KVG_SHARED_DIR, KVG_ARPA_DIFF.
+# Environment (set by CTest): KVG_BIN, KVG_SHARED_DIR, KVG_SOURCE_DIR, KVG_ARPA_DIFF.
 set -u
 : "${KVG_BIN:?KVG_BIN must name the kvgram binary}"
 : "${KVG_SHARED_DIR:?KVG_SHARED_DIR must name the shared folder}"
@@ -63,6 +68,23 @@ against "order 4, prune 0 1 1, -S 1M" "$KJV/kjv.small.o4.prune011.arpa.gz" "$tmp
 both "order 3, mle" --order 3 --smoothing mle "$KJV/kjv.small.txt"
 both "order 1" --order 1 "$KJV/kjv.small.txt"
 both "order 3, prune 1 (unigrams renumbered)" --order 3 --prune 1 "$KJV/kjv.small.txt"
+
+# kvg_both WHAT ARGS...: the .kvg built within -S 1M and the one of the in-memory builder are equal
+kvg_both() {
+    local what=$1
+    shift
+    build "$what, .kvg at -S 1M" -S 1M -T "$tmp/spill" "$@" -o "$tmp/s.kvg"
+    build "$what, .kvg in memory" -S 1G --tables-in-memory "$@" -o "$tmp/m.kvg"
+    same "$what: .kvg tables streamed vs in memory" "$tmp/m.kvg" "$tmp/s.kvg"
+}
+kvg_both "order 3" --order 3 "$KJV/kjv.small.txt"
+kvg_both "order 5, fallback, q8" --order 5 --discount_fallback --quantize 8 "$KJV/kjv.small.txt"
+kvg_both "order 4, prune 0 1 1" --order 4 --prune 0 1 1 "$KJV/kjv.small.txt"
+kvg_both "order 4, prune 0 1 1, q8" --order 4 --prune 0 1 1 --quantize 8 "$KJV/kjv.small.txt"
+kvg_both "order 3, prune 1 (unigrams renumbered)" --order 3 --prune 1 "$KJV/kjv.small.txt"
+kvg_both "order 3, mle" --order 3 --smoothing mle "$KJV/kjv.small.txt"
+kvg_both "order 1" --order 1 "$KJV/kjv.small.txt"
+kvg_both "order 3, tokens" --order 3 --tokenizer "$KVG_SOURCE_DIR/models/tinystories-bpe" "$KJV/kjv.small.txt"
 
 # kjv5 at 4 MiB (its n-grams take ~130 MB in memory)
 build "kjv5, -S 4M" --order 5 -S 4M -T "$tmp/spill" "$KJV/kjv.train.txt" --arpa "$tmp/kjv5.arpa"
