@@ -76,14 +76,39 @@ static inline void transpose8(__m256 r[8])
     }
 }
 
+/* Where element k of row r of W lives, as an address for a prefetch (which
+ * never faults, so r may be past the last row; integer arithmetic, no
+ * out-of-range pointer is formed). */
+static inline const void *elem_addr(const void *w, kvg_dtype wtype, size_t n_in, size_t r, size_t k)
+{
+    uintptr_t base = (uintptr_t)w;
+    switch (wtype) {
+    case KVG_DTYPE_F16:
+    case KVG_DTYPE_BF16:
+        return (const void *)(base + (r * n_in + k) * 2);
+    case KVG_DTYPE_Q8_0:
+    case KVG_DTYPE_Q4_0:
+        return (const void *)(base + r * q_row_bytes(wtype, n_in) + k / 32 * (q_row_bytes(wtype, 32)));
+    default:
+        return (const void *)(base + (r * n_in + k) * 4);
+    }
+}
+
 /* Any panel width that is a multiple of 8 (16 for the 256-bit micro-kernel,
- * 32 for the 512-bit one). */
-static void pack_w_avx2(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
-                        size_t k0, size_t kc)
+ * 32 for the 512-bit one). While a group of 8 rows is packed, the next 8
+ * rows (of this panel or the next one) are prefetched at the same k: W
+ * comes from DRAM once per product, and its 8+ row streams with short runs
+ * (kc elements) are more than the hardware prefetchers keep ahead of. */
+static inline __attribute__((always_inline)) void pack_w_body(float *dst, size_t width, const void *w,
+                                                              kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
+                                                              size_t k0, size_t kc)
 {
     size_t kv = kc / 8 * 8;
     for (size_t rh = 0; rh < width; rh += 8) { /* rows rh .. rh+7 of the panel */
         for (size_t k = 0; k < kv; k += 8) {
+            if (k % 16 == 0)
+                for (size_t i = 0; i < 8; i++)
+                    _mm_prefetch(elem_addr(w, wtype, n_in, r0 + rh + 8 + i, k0 + k), _MM_HINT_T0);
             __m256 v[8];
             for (size_t i = 0; i < 8; i++)
                 v[i] = rh + i < nr ? load8(w, wtype, n_in, r0 + rh + i, k0 + k) : _mm256_setzero_ps();
@@ -94,6 +119,30 @@ static void pack_w_avx2(float *dst, size_t width, const void *w, kvg_dtype wtype
     }
     if (kv < kc) /* float types only: quantized n_in is whole blocks of 32 */
         kgemm_pack_w_scalar(dst, width, w, wtype, n_in, r0, nr, k0, kv, kc);
+}
+
+/* The packer with the dtype a constant, so the compiler drops the
+ * per-element switch of load8. */
+static void pack_w_avx2(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
+                        size_t k0, size_t kc)
+{
+    switch (wtype) {
+    case KVG_DTYPE_F16:
+        pack_w_body(dst, width, w, KVG_DTYPE_F16, n_in, r0, nr, k0, kc);
+        break;
+    case KVG_DTYPE_BF16:
+        pack_w_body(dst, width, w, KVG_DTYPE_BF16, n_in, r0, nr, k0, kc);
+        break;
+    case KVG_DTYPE_Q8_0:
+        pack_w_body(dst, width, w, KVG_DTYPE_Q8_0, n_in, r0, nr, k0, kc);
+        break;
+    case KVG_DTYPE_Q4_0:
+        pack_w_body(dst, width, w, KVG_DTYPE_Q4_0, n_in, r0, nr, k0, kc);
+        break;
+    default:
+        pack_w_body(dst, width, w, KVG_DTYPE_F32, n_in, r0, nr, k0, kc);
+        break;
+    }
 }
 
 enum { KGEMM_MR_256 = 6, NR = 16 }; /* the 256-bit micro-kernel's tile: 6 tokens × 16 outputs */
