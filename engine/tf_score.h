@@ -25,6 +25,12 @@ int kvg_tf_scorer_new(const kvg_transformer *m, uint32_t window, uint32_t stride
                       kvg_tf_scorer **out, kvg_error *err);
 void kvg_tf_scorer_free(kvg_tf_scorer *s);
 
+/* Bytes a scorer with this batch size allocates for plain scoring
+ * (kvg_tf_score): its kvg_tf_state (KV cache + activations) and its
+ * per-token arrays, one vocabulary slice of logits among them.
+ * kvg_tf_score_rows adds a [batch_tokens, vocab] f32 buffer on first use. */
+uint64_t kvg_tf_scorer_scratch_bytes(const kvg_transformer *m, uint32_t batch_tokens);
+
 /* Scores n_seq sequences: ids[i][0..n[i]). Writes logprob[i][j - 1] = ln p(ids[i][j] | ids[i][0..j)) for
  * j = 1..n[i]-1 (the first token of a sequence has no context and is not
  * scored; prepend BOS to score it). Returns 0, or -1 with err set. */

@@ -98,6 +98,9 @@ typedef struct kvg_tf_state {
     float *q, *att;                /* [max_tok, n_heads*hd] */
     float *k, *v;                  /* [max_tok, n_kv*hd] */
     float *hb, *hb2;               /* [max_tok, ffn] */
+    uint32_t *rows;                /* [max_tok]: the wanted tokens of the pass */
+    float *rope_cs;                /* [min(n_rows, context), rot_dims]: kvg_rope_table rows, filled as used */
+    uint32_t rope_rows;            /* positions of rope_cs filled so far */
     const kvg_tf_hooks *hooks;     /* NULL = none */
 } kvg_tf_state;
 
@@ -120,10 +123,21 @@ typedef struct kvg_tf_batch {
 } kvg_tf_batch;
 
 /* Runs the batch through the model: fills the KV cache at the batch's
- * rows and writes logits [n_wanted, vocab] (rows in token order). Refuses
+ * rows and writes logits [n_wanted, vocab] (rows in token order). With
+ * logits NULL it stops before the output layer and leaves the wanted tokens'
+ * final hidden states (after the output norm) in s->xb [n_wanted, d], for
+ * kvg_transformer_logits to compute the logits a slice of the vocabulary at
+ * a time (the scoring path: no [n_wanted, vocab] buffer). Refuses
  * (-1, err) a token id >= vocab, a position >= context_length, a cache row
  * row0 + pos >= n_rows, more than max_tok tokens. */
 int kvg_transformer_forward(const kvg_transformer *m, kvg_tf_state *s, const kvg_tf_batch *b, float *logits,
                             kvg_error *err);
+
+/* out[n_rows, nv] = the logits of vocabulary entries v0 .. v0+nv-1 for the
+ * first n_rows hidden states left in s->xb by kvg_transformer_forward(...,
+ * NULL, ...): the same values, bit for bit, as those columns of its full
+ * logits. v0 + nv <= vocab. Returns 0, or -1 when scratch memory runs out. */
+int kvg_transformer_logits(const kvg_transformer *m, const kvg_tf_state *s, size_t n_rows, uint32_t v0, uint32_t nv,
+                           float *out);
 
 #endif

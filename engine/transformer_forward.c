@@ -1,9 +1,9 @@
-/* transformer_forward.c — the forward pass of each family, on shared ops.
+/* transformer_forward.c — the forward pass of the three families, on shared ops.
  *
- * Shapes: a batch of T tokens; x is the residual stream [T, d]. Each family's
- * function reads top to bottom in the order the computation happens; the
- * pieces they share (embedding, the attention sub-block, the MLP, the
- * unembedding) are the static functions above them.
+ * Shapes: a batch of T tokens; x is the residual stream [T, d]. The pass is
+ * embed, blocks, unembed (bottom of the file), reading top to bottom in the
+ * order the computation happens; the families differ only inside the pieces
+ * (which norm, RoPE or learned positions, gated MLP or not), said in blocks().
  *
  * Threads: the whole pass runs on the OpenMP team. kvg_matmul and
  * kvg_attention parallelize inside; every other op (embedding, norms, RoPE,
@@ -30,6 +30,7 @@ typedef struct pass {
     const kvg_tf_batch *b;
     size_t T;
     uint32_t max_pos; /* 1 + the largest position in the batch */
+    int kv_direct;    /* every token's cache row is its index (row0[t] + pos[t] == t): k, v go straight there */
     int failed;       /* a kernel ran out of memory */
 } pass;
 
@@ -53,18 +54,35 @@ static void embed(pass *p, float *x)
     }
 }
 
-/* The model's norm (RMSNorm for llama, LayerNorm for the others): out = norm(x). */
+/* One token's row of the model's norm (RMSNorm for llama, LayerNorm for the others): out[d] = norm(x[d]). */
+static void norm_row(const pass *p, float *out, const float *x, const float *w, const float *bias)
+{
+    const size_t d = p->c->d_model;
+    if (p->c->arch == KVG_ARCH_LLAMA)
+        kvg_rmsnorm(out, x, w, 1, d, (float)p->c->norm_eps);
+    else
+        kvg_layernorm(out, x, w, bias, 1, d, (float)p->c->norm_eps);
+}
+
+/* out[T, d] = norm(x). */
 static void norm(pass *p, float *out, const float *x, const float *w, const float *bias)
 {
     const size_t d = p->c->d_model;
-    const float eps = (float)p->c->norm_eps;
-    const int rms = p->c->arch == KVG_ARCH_LLAMA;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * d))
+    for (size_t t = 0; t < p->T; t++)
+        norm_row(p, out + t * d, x + t * d, w, bias);
+}
+
+/* The residual add and the next norm in one pass over each token's row
+ * (the row stays in L1 between them; one parallel region instead of two):
+ * x[T, d] += y;  out[T, d] = norm(x). Same bits as add, then norm. */
+static void add_norm(pass *p, float *x, const float *y, float *out, const float *w, const float *bias)
+{
+    const size_t d = p->c->d_model;
 #pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * d))
     for (size_t t = 0; t < p->T; t++) {
-        if (rms)
-            kvg_rmsnorm(out + t * d, x + t * d, w, 1, d, eps);
-        else
-            kvg_layernorm(out + t * d, x + t * d, w, bias, 1, d, eps);
+        kvg_add(x + t * d, y + t * d, d);
+        norm_row(p, out + t * d, x + t * d, w, bias);
     }
 }
 
@@ -95,13 +113,18 @@ static void add(float *x, const float *y, size_t n)
         kvg_add(x + i * PIECE, y + i * PIECE, n - i * PIECE < PIECE ? n - i * PIECE : PIECE);
 }
 
-/* RoPE on x[T, n_heads, head_dim], one token at a time. */
-static void rope(pass *p, float *x, uint32_t n_heads)
+/* RoPE on q [T, n_heads, hd] and k [T, n_kv, hd] (k_stride floats from one
+ * token's k to the next), one token at a time, from the state's cos/sin table. */
+static void rope(pass *p, float *q, float *k, size_t k_stride)
 {
-    const size_t width = (size_t)n_heads * p->c->head_dim;
-#pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * width))
-    for (size_t t = 0; t < p->T; t++)
-        kvg_rope_apply(x + t * width, p->b->pos + t, 1, n_heads, &p->c->rope, p->m->inv_freq);
+    const kvg_tf_config *c = p->c;
+    const size_t q_width = (size_t)c->n_heads * c->head_dim;
+    const float *cs = p->s->rope_cs;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * q_width))
+    for (size_t t = 0; t < p->T; t++) {
+        kvg_rope_rotate(q + t * q_width, p->b->pos + t, 1, c->n_heads, &c->rope, cs);
+        kvg_rope_rotate(k + t * k_stride, p->b->pos + t, 1, c->n_kv_heads, &c->rope, cs);
+    }
 }
 
 /* out[T, d] = attention sub-block of layer L on the normed input h[T, d]:
@@ -115,20 +138,25 @@ static void attention(pass *p, uint32_t L, float *out, const float *h)
     const size_t d = c->d_model, hd = c->head_dim;
     const size_t q_width = (size_t)c->n_heads * hd, kv_width = (size_t)c->n_kv_heads * hd;
 
-    matmul(p, s->q, h, l->wq, l->bq, d, q_width);   /* q [T, n_heads*hd] */
-    matmul(p, s->k, h, l->wk, l->bk, d, kv_width);  /* k [T, n_kv*hd] */
-    matmul(p, s->v, h, l->wv, l->bv, d, kv_width);  /* v [T, n_kv*hd] */
-    if (c->rope.rot_dims) {
-        rope(p, s->q, c->n_heads);
-        rope(p, s->k, c->n_kv_heads);
-    }
-    /* cache[L][row0 + pos] = k, v */
     size_t layer_off = (size_t)L * s->n_rows * kv_width;
+    matmul(p, s->q, h, l->wq, l->bq, d, q_width);                         /* q [T, n_heads*hd] */
+    if (p->kv_direct) {                                                   /* k, v [T, n_kv*hd] = cache rows 0..T-1 */
+        matmul(p, s->k_cache + layer_off, h, l->wk, l->bk, d, kv_width);
+        matmul(p, s->v_cache + layer_off, h, l->wv, l->bv, d, kv_width);
+        if (c->rope.rot_dims)
+            rope(p, s->q, s->k_cache + layer_off, kv_width);
+    } else {
+        matmul(p, s->k, h, l->wk, l->bk, d, kv_width);                    /* k [T, n_kv*hd] */
+        matmul(p, s->v, h, l->wv, l->bv, d, kv_width);                    /* v [T, n_kv*hd] */
+        if (c->rope.rot_dims)
+            rope(p, s->q, s->k, kv_width);
+        /* cache[L][row0 + pos] = k, v */
 #pragma omp parallel for schedule(static) if (WORTH_THREADS(p->T * kv_width))
-    for (size_t t = 0; t < p->T; t++) {
-        size_t at = layer_off + ((size_t)p->b->row0[t] + p->b->pos[t]) * kv_width;
-        memcpy(s->k_cache + at, s->k + t * kv_width, kv_width * sizeof(float));
-        memcpy(s->v_cache + at, s->v + t * kv_width, kv_width * sizeof(float));
+        for (size_t t = 0; t < p->T; t++) {
+            size_t at = layer_off + ((size_t)p->b->row0[t] + p->b->pos[t]) * kv_width;
+            memcpy(s->k_cache + at, s->k + t * kv_width, kv_width * sizeof(float));
+            memcpy(s->v_cache + at, s->v + t * kv_width, kv_width * sizeof(float));
+        }
     }
     kvg_attn_shape shape = {c->n_heads, c->n_kv_heads, c->head_dim, p->max_pos};
     p->failed |= kvg_attention(s->att, s->q, s->k_cache + layer_off, s->v_cache + layer_off, p->b->row0,
@@ -167,7 +195,9 @@ static void residual_hook(pass *p, uint32_t L)
         p->s->hooks->residual(p->s->hooks->user, L, p->s->x, p->T);
 }
 
-/* logits[n_wanted, V] = output · norm(x[t])  for the wanted tokens. */
+/* xb[n_wanted, d] = final norm of the wanted tokens' rows of x (read in
+ * place, no copy); then, when logits is not NULL, logits[n_wanted, V] =
+ * output · xb. */
 static void unembed(pass *p, float *logits)
 {
     const kvg_tf_config *c = p->c;
@@ -176,76 +206,59 @@ static void unembed(pass *p, float *logits)
     size_t n = 0;
     for (size_t t = 0; t < p->T; t++)
         if (!p->b->want || p->b->want[t])
-            memcpy(s->xb2 + n++ * d, s->x + t * d, d * sizeof(float));
-    size_t T = p->T;
-    p->T = n;
-    norm(p, s->xb, s->xb2, p->m->out_norm, p->m->out_norm_b);
-    matmul(p, logits, s->xb, p->m->output, NULL, d, c->vocab_size);
-    p->T = T;
+            s->rows[n++] = (uint32_t)t;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(n * d))
+    for (size_t i = 0; i < n; i++)
+        norm_row(p, s->xb + i * d, s->x + (size_t)s->rows[i] * d, p->m->out_norm, p->m->out_norm_b);
+    if (logits)
+        p->failed |= kvg_matmul(logits, s->xb, p->m->output.data, p->m->output.type, NULL, n, d, c->vocab_size) != 0;
 }
 
-/* Llama family: pre-RMSNorm blocks, RoPE, SwiGLU MLP. */
-static void llama_forward(pass *p, float *logits)
+/* The decoder blocks. All three families are pre-norm:
+ *   h = norm_1(x);  a = attn(h)
+ *   sequential residual (gpt2, llama, most gptneox):  x += a;  h = norm_2(x)
+ *   parallel residual (gptneox option):               h = norm_2(x);  x += a   (both read the block input)
+ *   x += mlp(h)
+ * Llama: RMSNorm, RoPE, SwiGLU MLP. GPT-2: LayerNorm, learned positions
+ * (added in embed), GELU-tanh MLP. GPT-NeoX: LayerNorm, partial RoPE, GELU.
+ * Each residual add is fused with the norm that reads its result
+ * (add_norm): the MLP's add with the next block's norm_1; the last block's
+ * add stands alone (unembed norms the wanted rows only). */
+static void blocks(pass *p)
 {
     kvg_tf_state *s = p->s;
+    const uint32_t n_layers = p->c->n_layers;
     const size_t n = p->T * p->c->d_model;
-    embed(p, s->x);
-    for (uint32_t L = 0; L < p->c->n_layers; L++) {
+    const int parallel = p->c->arch == KVG_ARCH_GPTNEOX && p->c->parallel_residual;
+    norm(p, s->xb, s->x, p->m->layers[0].attn_norm, p->m->layers[0].attn_norm_b); /* xb = norm_1(x) */
+    for (uint32_t L = 0; L < n_layers; L++) {
         const kvg_tf_layer *l = &p->m->layers[L];
-        norm(p, s->xb, s->x, l->attn_norm, NULL);       /* x += attn(rmsnorm(x)) */
-        attention(p, L, s->xb2, s->xb);
-        add(s->x, s->xb2, n);
-        norm(p, s->xb, s->x, l->ffn_norm, NULL);        /* x += mlp(rmsnorm(x)) */
-        mlp(p, L, s->xb2, s->xb);
-        add(s->x, s->xb2, n);
-        residual_hook(p, L);
-    }
-    unembed(p, logits);
-}
-
-/* GPT-2: learned positions, pre-LayerNorm blocks, GELU (tanh) MLP, tied unembedding. */
-static void gpt2_forward(pass *p, float *logits)
-{
-    kvg_tf_state *s = p->s;
-    const size_t n = p->T * p->c->d_model;
-    embed(p, s->x);                                     /* x = wte[tok] + wpe[pos] */
-    for (uint32_t L = 0; L < p->c->n_layers; L++) {
-        const kvg_tf_layer *l = &p->m->layers[L];
-        norm(p, s->xb, s->x, l->attn_norm, l->attn_norm_b); /* x += attn(ln_1(x)) */
-        attention(p, L, s->xb2, s->xb);
-        add(s->x, s->xb2, n);
-        norm(p, s->xb, s->x, l->ffn_norm, l->ffn_norm_b);   /* x += mlp(ln_2(x)) */
-        mlp(p, L, s->xb2, s->xb);
-        add(s->x, s->xb2, n);
-        residual_hook(p, L);
-    }
-    unembed(p, logits);                                 /* ln_f, then x · wte^T */
-}
-
-/* GPT-NeoX / Pythia: partial RoPE, LayerNorm; with parallel residual the
- * attention and the MLP both read the block's input:
- *   x = x + attn(ln_1(x)) + mlp(ln_2(x)),  else  x += attn(ln_1 x); x += mlp(ln_2 x). */
-static void gptneox_forward(pass *p, float *logits)
-{
-    kvg_tf_state *s = p->s;
-    const size_t n = p->T * p->c->d_model;
-    embed(p, s->x);
-    for (uint32_t L = 0; L < p->c->n_layers; L++) {
-        const kvg_tf_layer *l = &p->m->layers[L];
-        norm(p, s->xb, s->x, l->attn_norm, l->attn_norm_b);
-        attention(p, L, s->xb2, s->xb);
-        if (p->c->parallel_residual) {
-            norm(p, s->xb, s->x, l->ffn_norm, l->ffn_norm_b); /* ln_2 of the block input */
-            add(s->x, s->xb2, n);
+        attention(p, L, s->xb2, s->xb);                                       /* xb2 = attn(xb) */
+        if (parallel) {
+            norm(p, s->xb, s->x, l->ffn_norm, l->ffn_norm_b);                 /* xb = norm_2(x) */
+            add(s->x, s->xb2, n);                                             /* x += attn */
+        } else {
+            add_norm(p, s->x, s->xb2, s->xb, l->ffn_norm, l->ffn_norm_b);     /* x += attn; xb = norm_2(x) */
+        }
+        mlp(p, L, s->xb2, s->xb);                                             /* xb2 = mlp(xb) */
+        if (L + 1 < n_layers) {                                               /* x += mlp; xb = next norm_1(x) */
+            const kvg_tf_layer *next = &p->m->layers[L + 1];
+            add_norm(p, s->x, s->xb2, s->xb, next->attn_norm, next->attn_norm_b);
         } else {
             add(s->x, s->xb2, n);
-            norm(p, s->xb, s->x, l->ffn_norm, l->ffn_norm_b);
         }
-        mlp(p, L, s->xb2, s->xb);
-        add(s->x, s->xb2, n);
         residual_hook(p, L);
     }
-    unembed(p, logits);
+}
+
+/* rope_cs rows for positions [s->rope_rows, max_pos): filled once per state
+ * as positions are first used, then read by every layer of every pass. */
+static void extend_rope_table(const kvg_transformer *m, kvg_tf_state *s, uint32_t max_pos)
+{
+    if (!m->c.rope.rot_dims || max_pos <= s->rope_rows)
+        return;
+    kvg_rope_table(&m->c.rope, m->inv_freq, s->rope_rows, max_pos, s->rope_cs + (size_t)s->rope_rows * m->c.rope.rot_dims);
+    s->rope_rows = max_pos;
 }
 
 int kvg_transformer_forward(const kvg_transformer *m, kvg_tf_state *s, const kvg_tf_batch *b, float *logits,
@@ -269,17 +282,23 @@ int kvg_transformer_forward(const kvg_transformer *m, kvg_tf_state *s, const kvg
     }
     if (!b->n_tok)
         return 0;
-    pass p = {m, c, s, b, b->n_tok, max_pos, 0};
-    switch (c->arch) {
-    case KVG_ARCH_LLAMA:
-        llama_forward(&p, logits);
-        break;
-    case KVG_ARCH_GPT2:
-        gpt2_forward(&p, logits);
-        break;
-    case KVG_ARCH_GPTNEOX:
-        gptneox_forward(&p, logits);
-        break;
-    }
+    int kv_direct = 1;
+    for (size_t t = 0; t < b->n_tok && kv_direct; t++)
+        kv_direct = (size_t)b->row0[t] + b->pos[t] == t;
+    extend_rope_table(m, s, max_pos);
+    pass p = {m, c, s, b, b->n_tok, max_pos, kv_direct, 0};
+    embed(&p, s->x);
+    blocks(&p);
+    unembed(&p, logits);
     return p.failed ? kvg_errorf(err, NULL, "out of memory in the forward pass") : 0;
+}
+
+int kvg_transformer_logits(const kvg_transformer *m, const kvg_tf_state *s, size_t n_rows, uint32_t v0, uint32_t nv,
+                           float *out)
+{
+    const size_t d = m->c.d_model;
+    uint64_t off; /* bytes of output rows 0 .. v0-1 (whole blocks: d % 32 == 0 for quantized types) */
+    if (kvg_dtype_nbytes(m->output.type, (uint64_t)v0 * d, &off))
+        return -1;
+    return kvg_matmul(out, s->xb, (const char *)m->output.data + off, m->output.type, NULL, n_rows, d, nv);
 }

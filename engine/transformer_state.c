@@ -7,7 +7,7 @@
 /* Float counts of each buffer; 0 on overflow of the 64-bit product chain
  * (the dimensions are bounded at open, so this only guards absurd requests). */
 typedef struct state_sizes {
-    uint64_t cache, d, q, kv, ffn;
+    uint64_t cache, d, q, kv, ffn, rope;
 } state_sizes;
 
 static state_sizes sizes(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok)
@@ -20,13 +20,15 @@ static state_sizes sizes(const kvg_transformer *m, uint32_t n_rows, uint32_t max
     z.q = (uint64_t)max_tok * c->n_heads * c->head_dim;
     z.kv = (uint64_t)max_tok * kv_width;
     z.ffn = (uint64_t)max_tok * c->ffn_dim;
+    /* RoPE cos/sin rows: positions stay below both n_rows and the context */
+    z.rope = (uint64_t)(n_rows < c->context_length ? n_rows : c->context_length) * c->rope.rot_dims;
     return z;
 }
 
 uint64_t kvg_tf_state_bytes(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok)
 {
     state_sizes z = sizes(m, n_rows, max_tok);
-    return 4 * (2 * z.cache + 3 * z.d + 2 * z.q + 2 * z.kv + 2 * z.ffn);
+    return 4 * (2 * z.cache + 3 * z.d + 2 * z.q + 2 * z.kv + 2 * z.ffn + z.rope + max_tok);
 }
 
 static float *alloc_floats(uint64_t n, int *failed)
@@ -67,6 +69,9 @@ int kvg_tf_state_new(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok
     s->v = alloc_floats(z.kv, &failed);
     s->hb = alloc_floats(z.ffn, &failed);
     s->hb2 = alloc_floats(z.ffn, &failed);
+    s->rope_cs = alloc_floats(z.rope, &failed);
+    s->rows = failed ? NULL : malloc((size_t)max_tok * sizeof *s->rows);
+    failed |= !s->rows;
     if (failed) {
         kvg_tf_state_free(s);
         return kvg_errorf(err, NULL, "out of memory for the transformer state (%llu bytes)",
@@ -91,5 +96,7 @@ void kvg_tf_state_free(kvg_tf_state *s)
     free(s->v);
     free(s->hb);
     free(s->hb2);
+    free(s->rope_cs);
+    free(s->rows);
     free(s);
 }

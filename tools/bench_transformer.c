@@ -225,9 +225,9 @@ int bench_transformer(const tf_bench_options *o)
     r.threads = omp_get_max_threads();
     r.tokens_per_pass = (uint64_t)r.seq * r.batch;
     r.file_bytes = kvg_file_size(f);
-    /* the scorer's state (KV cache + activations) and its logits [tokens, V] */
-    r.scratch_bytes = kvg_tf_state_bytes(m, r.seq * r.batch, r.seq * r.batch) +
-                      r.tokens_per_pass * c->vocab_size * sizeof(float);
+    /* the scorer's state (KV cache + activations) and its per-token arrays with one vocabulary slice of
+     * logits; the matmul's packing buffers (KC x NC floats per thread) are not counted */
+    r.scratch_bytes = kvg_tf_scorer_scratch_bytes(m, r.seq * r.batch);
     if (run_passes(o, m, &r, &err))
         goto fail;
     if (o->json)

@@ -83,6 +83,18 @@ void kvg_rope_frequencies(const kvg_rope *r, double *inv_freq);
 void kvg_rope_apply(float *x, const uint32_t *pos, size_t n_tok, size_t n_heads, const kvg_rope *r,
                     const double *inv_freq);
 
+/* The angles of kvg_rope_apply computed once: for positions p = p0..p1-1,
+ * row p - p0 of cs[.., rot_dims] holds cos(p f_i) for i < rot_dims/2, then
+ * sin(p f_i) (angle in double, stored as f32: the values kvg_rope_apply
+ * rotates with). The forward pass keeps these rows for its whole window
+ * instead of calling cos and sin for every token of every layer. */
+void kvg_rope_table(const kvg_rope *r, const double *inv_freq, uint32_t p0, uint32_t p1, float *cs);
+
+/* kvg_rope_apply with the cos/sin of position pos[t] read from row pos[t]
+ * of a kvg_rope_table (cs = the row of position 0): the same bits. */
+void kvg_rope_rotate(float *x, const uint32_t *pos, size_t n_tok, size_t n_heads, const kvg_rope *r,
+                     const float *cs);
+
 /* Element-wise activations over n values, in place. */
 void kvg_gelu_tanh(float *x, size_t n); /* 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))) (GPT-2 gelu_new) */
 void kvg_gelu_erf(float *x, size_t n);  /* 0.5x(1 + erf(x/sqrt 2)) */
@@ -114,6 +126,13 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
 
 /* out[n] = log softmax(x[n]) (max subtracted, sum in double). out may be x. */
 void kvg_log_softmax(float *out, const float *x, size_t n);
+
+/* The two parts of a log-sum-exp, for merging slices of a row: returns
+ * sum_i e^(x[i] - max) in double with *max = the largest x[i], so that
+ * logsumexp(x) = max + log(sum) (n = 0: *max = -inf, returns 0). Scoring
+ * computes the logits a slice of the vocabulary at a time and merges the
+ * slices' parts. */
+double kvg_sum_exp_max(const float *x, size_t n, float *max);
 
 /* log(sum_i e^x[i]) in double (max subtracted first; -inf for n = 0). The
  * scoring path's log p(target) is x[target] - kvg_logsumexp(x, V): one pass

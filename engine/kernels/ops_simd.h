@@ -54,6 +54,8 @@ void kvg_vec_erfc(float *y, const float *x, size_t n);
                            float eps);                                                                             \
     void kvg_rope_apply_##S(float *x, const uint32_t *pos, size_t n_tok, size_t n_heads, const kvg_rope *r,         \
                             const double *inv_freq);                                                               \
+    void kvg_rope_rotate_##S(float *x, const uint32_t *pos, size_t n_tok, size_t n_heads, const kvg_rope *r,        \
+                             const float *cs);                                                                     \
     void kvg_gelu_tanh_##S(float *x, size_t n);                                                                    \
     void kvg_gelu_erf_##S(float *x, size_t n);                                                                     \
     void kvg_silu_##S(float *x, size_t n);                                                                         \
@@ -61,6 +63,7 @@ void kvg_vec_erfc(float *y, const float *x, size_t n);
     void kvg_add_##S(float *x, const float *y, size_t n);                                                          \
     void kvg_log_softmax_##S(float *out, const float *x, size_t n);                                                \
     double kvg_logsumexp_##S(const float *x, size_t n);                                                            \
+    double kvg_sum_exp_max_##S(const float *x, size_t n, float *max);                                              \
     void kvg_vec_exp_##S(float *y, const float *x, size_t n);                                                      \
     void kvg_vec_erfc_##S(float *y, const float *x, size_t n);                                                     \
     void kvg_attend_tile_##S(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);

@@ -49,3 +49,32 @@ void kvg_rope_apply(float *x, const uint32_t *pos, size_t n_tok, size_t n_heads,
         }
     }
 }
+
+void kvg_rope_table(const kvg_rope *r, const double *inv_freq, uint32_t p0, uint32_t p1, float *cs)
+{
+    const size_t half = r->rot_dims / 2;
+    for (uint32_t p = p0; p < p1; p++, cs += r->rot_dims)
+        for (size_t i = 0; i < half; i++) {
+            double angle = (double)p * inv_freq[i];
+            cs[i] = (float)cos(angle);
+            cs[half + i] = (float)sin(angle);
+        }
+}
+
+void kvg_rope_rotate(float *x, const uint32_t *pos, size_t n_tok, size_t n_heads, const kvg_rope *r,
+                     const float *cs)
+{
+    KVG_DISPATCH(kvg_rope_rotate, x, pos, n_tok, n_heads, r, cs);
+    const size_t half = r->rot_dims / 2;
+    for (size_t t = 0; t < n_tok; t++) {
+        const float *c = cs + (size_t)pos[t] * r->rot_dims, *s = c + half;
+        for (size_t h = 0; h < n_heads; h++) {
+            float *xh = x + (t * n_heads + h) * r->head_dim;
+            for (size_t i = 0; i < half; i++) {
+                float a = xh[i], b = xh[i + half];
+                xh[i] = a * c[i] - b * s[i];
+                xh[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}

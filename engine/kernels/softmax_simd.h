@@ -37,6 +37,16 @@ double SIMD_FN(kvg_logsumexp)(const float *x, size_t n)
     return (double)max + log(sum_exp(x, n, max));
 }
 
+double SIMD_FN(kvg_sum_exp_max)(const float *x, size_t n, float *max)
+{
+    if (!n) {
+        *max = -INFINITY;
+        return 0;
+    }
+    *max = row_max(x, n);
+    return sum_exp(x, n, *max);
+}
+
 void SIMD_FN(kvg_log_softmax)(float *out, const float *x, size_t n)
 {
     if (!n)

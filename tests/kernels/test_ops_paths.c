@@ -1,5 +1,6 @@
 /* test_ops_paths.c — every available SIMD path of the element-wise and row
- * kernels (norms, RoPE, activations, add, log-softmax, log-sum-exp) against
+ * kernels (norms, RoPE, activations, add, log-softmax, log-sum-exp and its
+ * parts) against
  * the scalar reference, over many lengths (ragged tails of every size around
  * each vector width) and extreme values. The tolerance of each op is stated
  * next to its check, from the error of both sides:
@@ -176,7 +177,16 @@ static void test_rope(void)
         float *x = random_vec(n, -4, 4), *ref, *got;
         RUN_BOTH(ref, got, x, n, kvg_rope_apply(x_, pos, n_tok, n_heads, &r, inv_freq));
         compare("rope", n, ref, got, tol_zero);
-        free(ref), free(got), free(x), free(inv_freq);
+        /* From a cos/sin table (filled in two parts, as the forward pass does
+         * while positions grow): the same bits as the scalar kvg_rope_apply,
+         * on both paths. */
+        float *cs = malloc((size_t)5000 * r.rot_dims * sizeof *cs), *ref2, *got2;
+        kvg_rope_table(&r, inv_freq, 0, 1234, cs);
+        kvg_rope_table(&r, inv_freq, 1234, 5000, cs + (size_t)1234 * r.rot_dims);
+        RUN_BOTH(ref2, got2, x, n, kvg_rope_rotate(x_, pos, n_tok, n_heads, &r, cs));
+        compare("rope_rotate scalar vs apply", n, ref, ref2, tol_zero);
+        compare("rope_rotate simd vs apply", n, ref, got2, tol_zero);
+        free(ref), free(got), free(ref2), free(got2), free(x), free(inv_freq), free(cs);
     }
 }
 
@@ -205,6 +215,15 @@ static void test_softmax(void)
             double lse_got = kvg_logsumexp(x, n);
             /* sum of terms each within 1.5e-7 relative: log within 1.5e-7 (+ f64 rounding of max + log) */
             CHECK_NEAR(lse_ref, lse_got, 1.6e-7 + 1e-15 * fabs(lse_ref));
+            /* the parts of a log-sum-exp: the max exactly, the sum within vf_exp's 1.5e-7 relative */
+            float max_ref, max_got;
+            kvg_kernel_path_set(KVG_PATH_SCALAR);
+            double sum_ref = kvg_sum_exp_max(x, n, &max_ref);
+            kvg_kernel_path_set(simd);
+            double sum_got = kvg_sum_exp_max(x, n, &max_got);
+            CHECK(max_ref == max_got);
+            CHECK_NEAR(sum_ref, sum_got, 1.6e-7 * sum_ref);
+            CHECK_NEAR(lse_got, max_got + log(sum_got), 1e-12 * (1 + fabs(lse_got)));
             /* and log-softmax is x - logsumexp, on each path */
             CHECK_NEAR((double)x[n / 2] - lse_got, got[n / 2], 3.5e-7 + 1.2e-7 * fabs(got[n / 2]));
             free(ref), free(got), free(x);
@@ -212,6 +231,11 @@ static void test_softmax(void)
     }
     kvg_kernel_path_set(simd);
     CHECK(isinf(kvg_logsumexp(NULL, 0)) && kvg_logsumexp(NULL, 0) < 0);
+    for (int p = 0; p < 2; p++) {
+        kvg_kernel_path_set(p ? simd : KVG_PATH_SCALAR);
+        float m = 0;
+        CHECK(kvg_sum_exp_max(NULL, 0, &m) == 0 && isinf(m) && m < 0);
+    }
 }
 
 int main(void)
