@@ -1,9 +1,8 @@
 /* line_score.c — one line through an n-gram model.
  *
  * Two passes: the words are split and looked up in the vocabulary first
- * (independent hash probes, which the CPU overlaps), then scored in order,
- * each word's lookups started early by a prefetch issued while the word
- * before is scored. */
+ * (independent hash probes, which the CPU overlaps), then all the words of
+ * the lines are scored together by kvg_ngram_score_seqs. */
 #include "line_score.h"
 
 #include <stdlib.h>
@@ -51,54 +50,39 @@ static int split_line(const kvg_ngram *m, const char *line, size_t len, int eos,
     return 0;
 }
 
-/* Scores token k of a split line and starts loading what token k+1 needs. */
-static inline void score_token(const kvg_ngram *m, kvg_line_score *out, kvg_ngram_state *st, size_t k)
-{
-    kvg_token_score *t = out->tokens;
-    float p = kvg_ngram_score_cached(m, out->cache, st, t[k].id, st, &t[k].matched);
-    if (k + 1 < out->n)
-        kvg_ngram_prefetch(m, out->cache, st, t[k + 1].id, 0);
-    t[k].log10p = p;
-    out->total_log10 += p;
-    if (t[k].id == 0) {
-        out->oov++;
-        out->oov_log10 += p;
-    }
-}
-
 int kvg_ngram_score_lines(const kvg_ngram *m, size_t n, const char *const *lines, const size_t *lens, int bos,
                           int eos, kvg_line_score *out)
 {
-    kvg_ngram_state st[KVG_LINE_GROUP];
-    size_t next[KVG_LINE_GROUP];
+    kvg_ngram_seq seq[KVG_LINE_GROUP] = {{0}};
     if (n > KVG_LINE_GROUP)
         return -1;
+    if (n == 0)
+        return 0;
     for (size_t i = 0; i < n; i++) {
         if (split_line(m, lines[i], lens[i], eos, &out[i]))
             return -1;
-        if (bos)
-            kvg_ngram_bos_state(m, &st[i]);
-        else
-            kvg_ngram_null_state(m, &st[i]);
-        if (out[i].n)
-            kvg_ngram_prefetch(m, out[i].cache, &st[i], out[i].tokens[0].id, 0);
-        next[i] = 0;
+        kvg_token_score *t = out[i].tokens;
+        seq[i] = (kvg_ngram_seq){t ? &t->id : NULL, t ? &t->log10p : NULL, t ? &t->matched : NULL, out[i].n,
+                                 sizeof *t};
     }
-    /* Round robin: while one line's token is scored, the loads prefetched
-     * for the other lines' next tokens arrive. Each line is still scored
-     * token by token in order, so results do not depend on the grouping. */
-    for (size_t active = n; active;) {
-        active = 0;
-        for (size_t i = 0; i < n; i++)
-            if (next[i] < out[i].n) {
-                score_token(m, &out[i], &st[i], next[i]++);
-                active += next[i] < out[i].n;
-                /* the line scored after the next one: its stage-0 loads are
-                 * in, start its stage 1 */
-                size_t h = i + 2 < n ? i + 2 : i + 2 - n;
-                if (n > 2 && next[h] < out[h].n)
-                    kvg_ngram_prefetch(m, out[h].cache, &st[h], out[h].tokens[next[h]].id, 1);
+    /* all lines at once (level by level over all their words) when they
+     * share a cache; the result does not depend on the grouping */
+    kvg_ngram_cache *cache = out[0].cache;
+    for (size_t i = 1; i < n && cache; i++)
+        if (out[i].cache != cache)
+            cache = NULL;
+    if (kvg_ngram_score_seqs(m, cache, bos, n, seq))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        kvg_line_score *o = &out[i];
+        for (size_t k = 0; k < o->n; k++) {
+            const kvg_token_score *t = &o->tokens[k];
+            o->total_log10 += t->log10p;
+            if (t->id == 0) {
+                o->oov++;
+                o->oov_log10 += t->log10p;
             }
+        }
     }
     return 0;
 }

@@ -85,13 +85,22 @@ float kvg_ngram_score(const kvg_ngram *m, const kvg_ngram_state *in, uint32_t wo
 float kvg_ngram_score_cached(const kvg_ngram *m, kvg_ngram_cache *cache, const kvg_ngram_state *in, uint32_t word,
                              kvg_ngram_state *out, uint32_t *matched);
 
-/* A hint, no effect on results: starts loading what scoring word after
- * st will read, so that the loads overlap other work. Stage 0: the word's
- * unigram row, its cache slot, where each context's search starts; stage 1,
- * some time later (it reads what stage 0 loaded): the keys and records the
- * searches will read. */
-void kvg_ngram_prefetch(const kvg_ngram *m, const kvg_ngram_cache *cache, const kvg_ngram_state *st, uint32_t word,
-                        int stage);
+/* Many sentences scored at once: for sequence i, word t (ids, strided),
+ * log10p and matched (strided outputs) as kvg_ngram_score_cached gives them
+ * word by word after <s> (bos) or no context, bit for bit. The arrays of a
+ * sequence are `stride` bytes apart per element, so that they can be fields
+ * of the caller's per-token records. With a cache this works level by level
+ * over all the words (the lookups of one level are independent, so their
+ * memory loads overlap: the fast path of `kvgram score`) in the cache's
+ * scratch, which grows with the words; without one, word by word. Word ids
+ * >= V read as 0. Returns 0, or -1 when memory runs out. */
+typedef struct kvg_ngram_seq {
+    const uint32_t *ids;
+    float *log10p;
+    uint32_t *matched;
+    size_t n, stride;
+} kvg_ngram_seq;
+int kvg_ngram_score_seqs(const kvg_ngram *m, kvg_ngram_cache *cache, int bos, size_t n_seqs, const kvg_ngram_seq *seqs);
 
 /* The whole conditional distribution: log10 p(w | st) for every word id w,
  * into out[0..V). Costs O(V + continuations of the context's suffixes).

@@ -434,6 +434,87 @@ static void check_grouped_lines(const char *dir)
     unload(&l);
 }
 
+/* kvg_ngram_score_seqs (all words of many sentences at once, level by
+ * level, the path `score` takes) gives bit for bit what kvg_ngram_score
+ * gives word by word: the log10 p and matched length of every word. The
+ * sentences are real text with words replaced at random (by OOV, by
+ * random words, by ids >= V, which read as 0) and runs of one word, so that
+ * matches of every length, misses, structural nodes (pruned models) and
+ * empty sentences all occur; with and without <s>; scored all together
+ * and one by one through the same cache (its memo carries over). */
+static void check_seqs_match_stepwise(const char *arpa, const char *text, int quantize)
+{
+    loaded l;
+    if (load(&l, arpa, quantize))
+        return;
+    const kvg_ngram *m = l.m;
+    uint32_t V = kvg_ngram_vocab_size(m);
+    enum { N_SEQS = 48, MAX_LEN = 80 };
+    uint32_t ids[N_SEQS][MAX_LEN];
+    size_t lens[N_SEQS];
+    FILE *in = fopen(text, "r");
+    CHECK(in != NULL);
+    char *buf = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < N_SEQS; i++) {
+        lens[i] = 0;
+        ssize_t got = in ? getline(&buf, &cap, in) : -1;
+        if (i % 7 == 3 || got <= 0)
+            continue; /* empty */
+        for (char *tok = strtok(buf, " \t\n"); tok && lens[i] < MAX_LEN; tok = strtok(NULL, " \t\n"))
+            ids[i][lens[i]++] = id_of(m, tok);
+        for (size_t t = 0; t < lens[i]; t++) {
+            uint32_t r = next_rand(20);
+            if (r == 0)
+                ids[i][t] = 0; /* OOV */
+            else if (r == 1)
+                ids[i][t] = next_rand(V);
+            else if (r == 2)
+                ids[i][t] = V + next_rand(5); /* reads as <unk> */
+            else if (r == 3 && t > 0)
+                ids[i][t] = ids[i][t - 1];
+        }
+    }
+    free(buf);
+    if (in)
+        fclose(in);
+    float got_p[N_SEQS][MAX_LEN];
+    uint32_t got_m[N_SEQS][MAX_LEN];
+    kvg_ngram_seq seqs[N_SEQS];
+    for (size_t i = 0; i < N_SEQS; i++)
+        seqs[i] = (kvg_ngram_seq){ids[i], got_p[i], got_m[i], lens[i], sizeof(uint32_t)};
+    kvg_ngram_cache *cache = kvg_ngram_cache_new(m);
+    CHECK(cache != NULL);
+    for (int bos = 0; bos < 2; bos++)
+        for (int together = 0; together < 2; together++) {
+            if (together)
+                CHECK(kvg_ngram_score_seqs(m, cache, bos, N_SEQS, seqs) == 0);
+            else
+                for (size_t i = 0; i < N_SEQS; i++)
+                    CHECK(kvg_ngram_score_seqs(m, cache, bos, 1, &seqs[i]) == 0);
+            for (size_t i = 0; i < N_SEQS; i++) {
+                kvg_ngram_state st;
+                if (bos)
+                    kvg_ngram_bos_state(m, &st);
+                else
+                    kvg_ngram_null_state(m, &st);
+                for (size_t t = 0; t < lens[i]; t++) {
+                    uint32_t matched;
+                    float p = kvg_ngram_score(m, &st, ids[i][t] < V ? ids[i][t] : 0, &st, &matched);
+                    if (memcmp(&p, &got_p[i][t], sizeof p) != 0 || matched != got_m[i][t]) {
+                        fprintf(stderr, "%s: sentence %zu word %zu (bos %d, together %d): word by word %.9g (%u), "
+                                        "level by level %.9g (%u)\n",
+                                arpa, i, t, bos, together, p, matched, got_p[i][t], got_m[i][t]);
+                        CHECK(0);
+                        t = lens[i];
+                    }
+                }
+            }
+        }
+    kvg_ngram_cache_free(cache);
+    unload(&l);
+}
+
 int main(void)
 {
     const char *dir = getenv("KVG_SHARED_DIR");
@@ -454,5 +535,17 @@ int main(void)
     snprintf(path, sizeof path, "%s/data/kjv/kjv.small.o3.arpa.gz", dir);
     check_quantized_close(path);
     check_grouped_lines(dir);
+    char text[512];
+    snprintf(text, sizeof text, "%s/data/kenlm/expected/sentences.txt", dir);
+    snprintf(path, sizeof path, "%s/data/kenlm/test.arpa", dir);
+    check_seqs_match_stepwise(path, text, 0);
+    snprintf(path, sizeof path, "%s/data/kenlm/test_nounk.arpa", dir);
+    check_seqs_match_stepwise(path, text, 0);
+    snprintf(text, sizeof text, "%s/data/kjv/kjv.test.head200.txt", dir);
+    snprintf(path, sizeof path, "%s/data/kjv/kjv.small.o4.prune011.arpa.gz", dir);
+    check_seqs_match_stepwise(path, text, 0);
+    snprintf(path, sizeof path, "%s/data/kjv/kjv.small.o5.arpa.gz", dir);
+    check_seqs_match_stepwise(path, text, 0);
+    check_seqs_match_stepwise(path, text, 8);
     return kvg_test_end();
 }
