@@ -335,7 +335,7 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
             kvg_ngram_cache *cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
             for (int g = 0; g < KVG_LINE_GROUP; g++)
                 ls[g].cache = cache;
-            /* groups of lines, scored interleaved (line_score.h) */
+            /* groups of lines, scored together (line_score.h) */
             long n_groups = (n + KVG_LINE_GROUP - 1) / KVG_LINE_GROUP;
 #pragma omp for schedule(dynamic, 4)
             for (long grp = 0; grp < n_groups; grp++) {
