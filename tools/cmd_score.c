@@ -472,7 +472,8 @@ int cmd_score(int argc, char **argv)
     kind = kvg_meta_find(f, "general.kind");
     if (kind && kind->type == KVG_META_STR && kind->count == 11 && !memcmp(kind->value, "transformer", 11)) {
         if (o.format == FMT_KENLM || o.format == FMT_SUMMARY) {
-            rc = cli_usage_error("score", "--format kenlm and summary are for n-gram models");
+            rc = cli_usage_error("score", "--format %s is for n-gram models",
+                                 o.format == FMT_KENLM ? "kenlm" : "summary");
             goto done;
         }
         o.tf.bos = o.bos;
