@@ -48,6 +48,10 @@ int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const f
 int kvg_matmul_set_avx512(int on);
 int kvg_matmul_avx512_active(void);
 
+/* The implementation a batch kvg_matmul runs now, for reports: "avx512"
+ * (the AVX2 path on 512-bit registers), "avx2", "neon" or "scalar". */
+const char *kvg_matmul_impl_name(void);
+
 /* Row i of a [rows, n] matrix in wtype, converted to f32 into out[n]
  * (quantized types: n % 32 == 0). */
 void kvg_row_to_f32(const void *w, kvg_dtype wtype, size_t n, size_t i, float *out);

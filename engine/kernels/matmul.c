@@ -137,6 +137,12 @@ int kvg_matmul_set_avx512(int on)
     return 0;
 }
 
+const char *kvg_matmul_impl_name(void)
+{
+    kvg_kernel_path p = kvg_kernel_path_get();
+    return p == KVG_PATH_AVX2 && kvg_matmul_avx512_active() ? "avx512" : kvg_kernel_path_name(p);
+}
+
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                size_t n_in, size_t n_out)
 {

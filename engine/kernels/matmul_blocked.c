@@ -16,7 +16,7 @@ static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 void kgemm_pack_w_scalar(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
                          size_t k0, size_t k_from, size_t kc)
 {
-    float row[KGEMM_KC];
+    float row[KGEMM_KC_ONE];
     for (size_t r = 0; r < width; r++) {
         if (r < nr)
             kvg_row_span_to_f32(w, wtype, n_in, r0 + r, k0 + k_from, kc - k_from, row);
@@ -52,16 +52,20 @@ static void tile(const kgemm_path *path, float *y, const float *x, const float *
         memcpy(c + i * n_out, ct + i * NR, nr * sizeof *ct);
 }
 
+/* k per packed block for this n_in. */
+static size_t k_block(size_t n_in) { return n_in <= KGEMM_KC_ONE ? n_in : KGEMM_KC; }
+
 /* Panels p0 .. p1-1 of W (NR rows each) against every token, with packed[]
- * holding KC*NC floats. */
+ * holding KGEMM_PACK floats. */
 static void run_panels(const kgemm_path *path, float *packed, float *y, const float *x, const void *w,
                        kvg_dtype wtype, const float *b, size_t n_tok, size_t n_in, size_t n_out, size_t p0, size_t p1)
 {
-    const size_t MR = path->mr, NR = path->nr;
-    for (size_t jp = p0; jp < p1; jp += KGEMM_NC / NR) {
-        size_t n_panels = min_size(KGEMM_NC / NR, p1 - jp);
-        for (size_t k0 = 0; k0 < n_in; k0 += KGEMM_KC) {
-            size_t kc = min_size(KGEMM_KC, n_in - k0);
+    const size_t MR = path->mr, NR = path->nr, KC = k_block(n_in);
+    const size_t panels_per_block = min_size(KGEMM_NC, KGEMM_PACK / KC) / NR; /* >= 4: KC <= 768, NR <= 32 */
+    for (size_t jp = p0; jp < p1; jp += panels_per_block) {
+        size_t n_panels = min_size(panels_per_block, p1 - jp);
+        for (size_t k0 = 0; k0 < n_in; k0 += KC) {
+            size_t kc = min_size(KC, n_in - k0);
             int first = k0 == 0;
             const float *bias = k0 + kc == n_in ? b : NULL; /* the bias goes on after the last k block */
             for (size_t j = 0; j < n_panels; j++) {
@@ -96,7 +100,7 @@ int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, k
         /* Contiguous runs of panels, so each thread packs only its own rows. */
         size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
         if (p1 > p0) {
-            float *packed = aligned_alloc(64, (size_t)KGEMM_KC * KGEMM_NC * sizeof *packed);
+            float *packed = aligned_alloc(64, (size_t)KGEMM_PACK * sizeof *packed);
             if (packed)
                 run_panels(path, packed, y, x, w, wtype, b, n_tok, n_in, n_out, p0, p1);
             else

@@ -1,55 +1,129 @@
 /* matmul_neon.c — kvg_matmul on AArch64 Advanced SIMD: the blocked GEMM of
  * matmul_blocked.h with a 6×16 micro-kernel of 24 float32x4 accumulators
  * (4 panel loads and 6 broadcasts per k, 24 FMAs; 32 vector registers hold
- * it all) and a packer that widens f16 with vcvt and bf16 with a shift.
+ * it all) and a packer that widens every dtype in registers (f16 with vcvt,
+ * bf16 with a shift, q8_0 / q4_0 by integer widening times the block scale)
+ * and transposes 4×4 tiles into the panel.
  *
- * As on AVX2, every batch size takes this one route and each output is one
- * FMA chain over k in increasing order, then + bias: the same bits as the
- * AVX2 path, whatever the batch or thread count. */
+ * One to three tokens (generation) take a matrix-vector route that skips the
+ * packing. As on AVX2, every output is one FMA chain over k in increasing
+ * order, then + bias: the same bits as the AVX2 path, whatever the batch or
+ * thread count. */
 #include <arm_neon.h>
+#include <math.h>
+#include <string.h>
 
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "matmul_blocked.h"
 
-/* Elements k .. k+3 of row r of an f16 or bf16 [*, n_in] matrix as f32. */
-static inline float32x4_t load4_half(const void *w, kvg_dtype wtype, size_t n_in, size_t r, size_t k)
+enum { MR = 6, NR = 16 }; /* the micro-tile: 6 tokens × 16 outputs */
+
+/* Up to MV_MAX_TOK tokens take the matrix-vector route, MV_ROWS outputs at a
+ * time (4 independent FMA chains to cover the FMA latency). */
+enum { MV_MAX_TOK = 3, MV_ROWS = 16 };
+
+/* Bytes per row of a quantized [*, n_in] matrix. */
+static size_t q_row_bytes(kvg_dtype wtype, size_t n_in)
 {
-    uint16x4_t h = vld1_u16((const uint16_t *)w + r * n_in + k);
-    if (wtype == KVG_DTYPE_BF16)
-        return vreinterpretq_f32_u32(vshll_n_u16(h, 16));
-    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+    return n_in / 32 * (wtype == KVG_DTYPE_Q8_0 ? sizeof(kvg_block_q8_0) : sizeof(kvg_block_q4_0));
 }
 
-enum { MR = 6, NR = 16 }; /* the micro-tile: 6 tokens × 16 outputs */
+/* Four bytes as the low lanes of a vector (no read past them). */
+static inline uint8x8_t load_bytes4(const void *p)
+{
+    uint32_t u;
+    memcpy(&u, p, sizeof u);
+    return vreinterpret_u8_u32(vdup_n_u32(u));
+}
+
+/* Elements k .. k+3 of row r of W as f32 (k % 4 == 0; k + 4 <= n_in). The
+ * quantized values are scale × integer, one rounding like the format's
+ * to_f32 (and exact: an f16 scale times |q| <= 128 fits in f32). */
+static inline __attribute__((always_inline)) float32x4_t load4(const void *w, kvg_dtype wtype, size_t n_in, size_t r,
+                                                               size_t k)
+{
+    switch (wtype) {
+    case KVG_DTYPE_F16:
+        return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + r * n_in + k)));
+    case KVG_DTYPE_BF16:
+        return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + r * n_in + k), 16));
+    case KVG_DTYPE_Q8_0: {
+        const kvg_block_q8_0 *blk =
+            (const kvg_block_q8_0 *)((const unsigned char *)w + r * q_row_bytes(wtype, n_in)) + k / 32;
+        int16x8_t q16 = vmovl_s8(vreinterpret_s8_u8(load_bytes4(blk->qs + k % 32)));
+        float32x4_t q = vcvtq_f32_s32(vmovl_s16(vget_low_s16(q16)));
+        return vmulq_n_f32(q, kvg_f16_to_f32(blk->d));
+    }
+    case KVG_DTYPE_Q4_0: {
+        const kvg_block_q4_0 *blk =
+            (const kvg_block_q4_0 *)((const unsigned char *)w + r * q_row_bytes(wtype, n_in)) + k / 32;
+        size_t o = k % 32; /* elements 0..15: low nibbles of bytes 0..15; 16..31: high nibbles */
+        uint8x8_t b = load_bytes4(blk->qs + o % 16);
+        b = o < 16 ? vand_u8(b, vdup_n_u8(15)) : vshr_n_u8(b, 4);
+        int16x8_t q16 = vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(b)), vdupq_n_s16(8));
+        float32x4_t q = vcvtq_f32_s32(vmovl_s16(vget_low_s16(q16)));
+        return vmulq_n_f32(q, kvg_f16_to_f32(blk->d));
+    }
+    default:
+        return vld1q_f32((const float *)w + r * n_in + k);
+    }
+}
+
+/* v[0..3] (4 rows of 4) become their transpose: v[j] holds column j. */
+static inline void transpose4(float32x4_t v[4])
+{
+    float32x4x2_t p = vtrnq_f32(v[0], v[1]), q = vtrnq_f32(v[2], v[3]);
+    v[0] = vcombine_f32(vget_low_f32(p.val[0]), vget_low_f32(q.val[0]));
+    v[1] = vcombine_f32(vget_low_f32(p.val[1]), vget_low_f32(q.val[1]));
+    v[2] = vcombine_f32(vget_high_f32(p.val[0]), vget_high_f32(q.val[0]));
+    v[3] = vcombine_f32(vget_high_f32(p.val[1]), vget_high_f32(q.val[1]));
+}
 
 static void pack_w_neon(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
                         size_t k0, size_t kc)
 {
-    if (wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16) {
-        kgemm_pack_w_scalar(dst, width, w, wtype, n_in, r0, nr, k0, 0, kc);
-        return;
-    }
     /* 4×4 tiles: four rows of 4 elements become four k rows of the panel. */
     size_t kv = kc / 4 * 4;
     for (size_t r = 0; r < width; r += 4) {
         for (size_t k = 0; k < kv; k += 4) {
             float32x4_t v[4];
             for (size_t i = 0; i < 4; i++)
-                v[i] = r + i < nr ? load4_half(w, wtype, n_in, r0 + r + i, k0 + k) : vdupq_n_f32(0.0f);
-            float32x4x2_t p = vtrnq_f32(v[0], v[1]), q = vtrnq_f32(v[2], v[3]);
-            vst1q_f32(dst + (k + 0) * width + r, vcombine_f32(vget_low_f32(p.val[0]), vget_low_f32(q.val[0])));
-            vst1q_f32(dst + (k + 1) * width + r, vcombine_f32(vget_low_f32(p.val[1]), vget_low_f32(q.val[1])));
-            vst1q_f32(dst + (k + 2) * width + r, vcombine_f32(vget_high_f32(p.val[0]), vget_high_f32(q.val[0])));
-            vst1q_f32(dst + (k + 3) * width + r, vcombine_f32(vget_high_f32(p.val[1]), vget_high_f32(q.val[1])));
+                v[i] = r + i < nr ? load4(w, wtype, n_in, r0 + r + i, k0 + k) : vdupq_n_f32(0.0f);
+            transpose4(v);
+            for (size_t j = 0; j < 4; j++)
+                vst1q_f32(dst + (k + j) * width + r, v[j]);
         }
     }
-    if (kv < kc)
+    if (kv < kc) /* float types only: quantized n_in is whole blocks of 32 */
         kgemm_pack_w_scalar(dst, width, w, wtype, n_in, r0, nr, k0, kv, kc);
 }
 
-static void micro_neon(size_t kc, const float *const a[KGEMM_MR_MAX], const float *panel, float *c, size_t ldc, int first,
-                       const float *bias)
+/* The packer with the dtype a constant, so the compiler drops the switch. */
+static void pack_w_neon_any(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0,
+                            size_t nr, size_t k0, size_t kc)
+{
+    switch (wtype) {
+    case KVG_DTYPE_F16:
+        pack_w_neon(dst, width, w, KVG_DTYPE_F16, n_in, r0, nr, k0, kc);
+        break;
+    case KVG_DTYPE_BF16:
+        pack_w_neon(dst, width, w, KVG_DTYPE_BF16, n_in, r0, nr, k0, kc);
+        break;
+    case KVG_DTYPE_Q8_0:
+        pack_w_neon(dst, width, w, KVG_DTYPE_Q8_0, n_in, r0, nr, k0, kc);
+        break;
+    case KVG_DTYPE_Q4_0:
+        pack_w_neon(dst, width, w, KVG_DTYPE_Q4_0, n_in, r0, nr, k0, kc);
+        break;
+    default:
+        pack_w_neon(dst, width, w, KVG_DTYPE_F32, n_in, r0, nr, k0, kc);
+        break;
+    }
+}
+
+static void micro_neon(size_t kc, const float *const a[KGEMM_MR_MAX], const float *panel, float *c, size_t ldc,
+                       int first, const float *bias)
 {
     float32x4_t acc[MR][4];
     for (int i = 0; i < MR; i++)
@@ -73,9 +147,80 @@ static void micro_neon(size_t kc, const float *const a[KGEMM_MR_MAX], const floa
         }
 }
 
+/* y[r0 .. r0+nr-1] for one token (nr <= MV_ROWS): the same FMA chains as the
+ * GEMM (per output, k in increasing order, then + bias), but each 4×4 tile
+ * of W goes from the transpose straight into the FMAs instead of through a
+ * packed panel: one token has no reuse to pay for packing. */
+static inline __attribute__((always_inline)) void matvec_rows(float *yt, const float *xt, const void *w,
+                                                              kvg_dtype wtype, const float *b, size_t n_in, size_t r0,
+                                                              size_t nr)
+{
+    float32x4_t acc[MV_ROWS / 4];
+    size_t n_groups = (nr + 3) / 4, kv = n_in / 4 * 4;
+    for (size_t g = 0; g < n_groups; g++)
+        acc[g] = vdupq_n_f32(0.0f);
+    for (size_t k = 0; k < kv; k += 4)
+        for (size_t g = 0; g < n_groups; g++) {
+            float32x4_t v[4];
+            for (size_t i = 0; i < 4; i++)
+                v[i] = g * 4 + i < nr ? load4(w, wtype, n_in, r0 + g * 4 + i, k) : vdupq_n_f32(0.0f);
+            transpose4(v);
+            for (size_t j = 0; j < 4; j++)
+                acc[g] = vfmaq_n_f32(acc[g], v[j], xt[k + j]);
+        }
+    float sums[MV_ROWS];
+    for (size_t g = 0; g < n_groups; g++)
+        vst1q_f32(sums + g * 4, acc[g]);
+    for (size_t r = 0; r < nr; r++) {
+        if (kv < n_in) { /* float types only */
+            float tail[4];
+            kvg_row_span_to_f32(w, wtype, n_in, r0 + r, kv, n_in - kv, tail);
+            for (size_t k = kv; k < n_in; k++)
+                sums[r] = fmaf(xt[k], tail[k - kv], sums[r]);
+        }
+        yt[r0 + r] = b ? sums[r] + b[r0 + r] : sums[r];
+    }
+}
+
+static void matvec(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                   size_t n_in, size_t n_out)
+{
+    long n_blocks = (long)((n_out + MV_ROWS - 1) / MV_ROWS);
+#pragma omp parallel for schedule(static) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
+    for (long blk = 0; blk < n_blocks; blk++) {
+        size_t r0 = (size_t)blk * MV_ROWS, nr = n_out - r0 < MV_ROWS ? n_out - r0 : MV_ROWS;
+        for (size_t t = 0; t < n_tok; t++) {
+            float *yt = y + t * n_out;
+            const float *xt = x + t * n_in;
+            /* Constant dtype and row count let the compiler drop the
+             * per-element switch and row checks from the hot loop. */
+#define MV_CASE(T)                                                   \
+    case T:                                                          \
+        if (nr == MV_ROWS)                                           \
+            matvec_rows(yt, xt, w, T, b, n_in, r0, MV_ROWS);         \
+        else                                                         \
+            matvec_rows(yt, xt, w, T, b, n_in, r0, nr);              \
+        break
+            switch (wtype) {
+                MV_CASE(KVG_DTYPE_F16);
+                MV_CASE(KVG_DTYPE_BF16);
+                MV_CASE(KVG_DTYPE_Q8_0);
+                MV_CASE(KVG_DTYPE_Q4_0);
+            default:
+                MV_CASE(KVG_DTYPE_F32);
+            }
+#undef MV_CASE
+        }
+    }
+}
+
 int kvg_matmul_neon(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                     size_t n_in, size_t n_out)
 {
-    static const kgemm_path path = {MR, NR, pack_w_neon, micro_neon};
+    if (n_tok <= MV_MAX_TOK) {
+        matvec(y, x, w, wtype, b, n_tok, n_in, n_out);
+        return 0;
+    }
+    static const kgemm_path path = {MR, NR, pack_w_neon_any, micro_neon};
     return kgemm_run(&path, y, x, w, wtype, b, n_tok, n_in, n_out);
 }

@@ -37,7 +37,7 @@ keys = ["model", "kind", "arch", "n_layers", "d_model", "n_heads", "n_kv_heads",
         "embd_dtype", "kernels", "seq", "batch", "threads", "repeat", "tokens_per_pass", "tokens_per_s",
         "tokens_per_s_median", "tokens_per_cpu_s", "tokens_per_cpu_s_median", "seconds_per_pass_min",
         "seconds_per_pass_median", "cpu_seconds_per_pass_min", "cpu_seconds_per_pass_median", "mean_logprob",
-        "file_bytes", "scratch_bytes", "peak_rss_kib"]
+        "file_bytes", "scratch_bytes", "peak_rss_kib", "matmul"]
 for k in keys:
     if k not in o:
         bad.append(f"key {k} missing")
@@ -53,6 +53,9 @@ if kernels != "any":
     eq("kernels", kernels)
 elif o["kernels"] not in ("scalar", "avx2", "neon"):
     bad.append(f"kernels = {o['kernels']}")
+# The matrix products run on the kernel path, or on 512-bit registers within the AVX2 one.
+if o["matmul"] != o["kernels"] and not (o["kernels"] == "avx2" and o["matmul"] == "avx512"):
+    bad.append(f"matmul = {o['matmul']!r} with kernels {o['kernels']!r}")
 for k in ["tokens_per_s", "tokens_per_s_median", "tokens_per_cpu_s", "seconds_per_pass_min", "seconds_per_pass_median",
           "scratch_bytes", "peak_rss_kib"]:
     if not (isinstance(o[k], (int, float)) and math.isfinite(o[k]) and o[k] > 0):
