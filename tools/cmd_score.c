@@ -367,7 +367,8 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
                 fprintf(stderr, "kvgram: %s: line %llu: out of memory\n", name, (unsigned long long)(first + (uint64_t)i));
                 return -1;
             }
-            fwrite(tbuf[b->out_thread[i]].p + b->out_off[i], 1, b->out_len[i], stdout);
+            if (b->out_len[i]) /* none with --format summary (and no buffer then) */
+                fwrite(tbuf[b->out_thread[i]].p + b->out_off[i], 1, b->out_len[i], stdout);
             c->lines++;
             c->tokens += b->tokens[i];
             c->oov += b->oov[i];
