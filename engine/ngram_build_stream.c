@@ -405,23 +405,60 @@ static int se_next(void *user, ngram_entry *e, kvg_error *err)
     return 1;
 }
 
+/* The entries of level n, compact for the encoder's four passes: two
+ * words each, key << 32 | prob code and backoff code << 32 | children
+ * (children of one entry are at most the vocabulary, < 2^32). */
+static int ce_rewind(void *user, kvg_error *err) { return est_stream_rewind(user, err); }
+
+static int ce_next(void *user, ngram_entry *e, kvg_error *err)
+{
+    uint64_t rec[2];
+    int got = est_stream_get(user, rec, err);
+    if (got > 0) {
+        e->key = (uint32_t)(rec[0] >> 32);
+        e->prob = (uint32_t)rec[0];
+        e->backoff = (uint32_t)(rec[1] >> 32);
+        e->children = (uint32_t)rec[1];
+    }
+    return got;
+}
+
 static int write_level(sbuild *b, kvg_writer *w, uint32_t n, kvg_error *err)
 {
     uint32_t N = b->in->order;
     stream_column pc, bc;
+    est_stream ce;
     memset(&pc, 0, sizeof pc);
     memset(&bc, 0, sizeof bc);
-    int rc = -1;
+    memset(&ce, 0, sizeof ce);
+    int rc = -1, got;
     if (encode_column(b, n, 1, &pc, err) || (n < N && encode_column(b, n, 0, &bc, err)) ||
         write_stream_table(w, n, "prob", &pc, err) || (n < N && write_stream_table(w, n, "backoff", &bc, err)))
         goto done;
     stream_entries se = {b, n, n == N, &pc, &bc, {0}};
-    ngram_entries src = {se_rewind, se_next, &se};
+    ngram_entry e = {0, 0, 0, 0};
+    if (se_rewind(&se, err) || est_stream_open(&ce, 2, b->dir, err))
+        goto done;
+    while ((got = se_next(&se, &e, err)) > 0) {
+        uint64_t rec[2] = {(uint64_t)e.key << 32 | e.prob, (uint64_t)e.backoff << 32 | e.children};
+        if (e.children > UINT32_MAX) {
+            kvg_errorf(err, b->where, "a %u-gram with more than 2^32 continuations", n);
+            goto done;
+        }
+        if (est_stream_put(&ce, rec, err))
+            goto done;
+    }
+    if (got < 0)
+        goto done;
+    column_close(&pc);
+    column_close(&bc);
+    ngram_entries src = {ce_rewind, ce_next, &ce};
     rc = ngram_write_blocks(w, n, b->f[n].n, n == N, n < N ? b->f[n + 1].n : 0, pc.plan.bits,
                             n < N ? bc.plan.bits : 0, &src, b->where, err);
 done:
     column_close(&pc);
     column_close(&bc);
+    est_stream_close(&ce);
     return rc;
 }
 

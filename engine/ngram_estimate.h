@@ -134,10 +134,14 @@ typedef struct kvg_ngram_kvg_options {
 } kvg_ngram_kvg_options;
 
 /* Writes the model's tables into w (metadata and tensors, as
- * kvg_ngram_build) within opt->memory: streamed through sorted temporaries
- * (kvg_ngram_build_streamed), the estimate's levels held in memory counted
- * against the budget; a model with gaps to fill (which lmplz-like
- * estimation does not make) goes to kvg_ngram_build instead. */
+ * kvg_ngram_build) within opt->memory: with kvg_ngram_build, which holds the
+ * model, when it fits (the estimate's levels in memory plus
+ * KVG_NGRAM_BUILD_BYTES_PER_NGRAM per n-gram: the copies it takes and its
+ * sorts and tables, about 40 bytes measured on kjv order 5, with margin),
+ * else streamed through sorted temporaries (kvg_ngram_build_streamed), the
+ * same file. A model with gaps to fill (which lmplz-like estimation does
+ * not make) also goes to kvg_ngram_build. */
+#define KVG_NGRAM_BUILD_BYTES_PER_NGRAM 96u
 int kvg_ngram_estimate_write_kvg(const kvg_ngram_estimate *m, const kvg_ngram_kvg_options *opt, kvg_writer *w,
                                  const char *where, kvg_error *err);
 

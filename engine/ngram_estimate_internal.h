@@ -35,6 +35,16 @@ static inline uint32_t est_window_len(const uint64_t *item, uint32_t order)
     return order;
 }
 
+/* Record reads and writes of one thread's temporaries: without stdio's
+ * lock, which costs more than copying a record (GNU C library). */
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+#define EST_FREAD fread_unlocked
+#define EST_FWRITE fwrite_unlocked
+#else
+#define EST_FREAD fread
+#define EST_FWRITE fwrite
+#endif
+
 /* ---- external sorting (ngram_estimate_sort.c) ----
  * Records are w uint64_t words whose first kw words are the key, compared
  * as one big unsigned number. Temporary files are unlinked as soon as they

@@ -1,6 +1,7 @@
 /* ngram_estimate_output.c — an estimated model as ARPA text (lmplz's layout:
  * sections in suffix order, unigrams by id, a backoff on every line below
  * the highest order) or as input for the n-gram table builder. */
+#define _GNU_SOURCE /* fread_unlocked */
 #include "ngram_estimate_internal.h"
 
 #include <errno.h>
@@ -41,7 +42,7 @@ static int level_next(level_iter *it, const uint32_t **ids, float *prob, float *
     } else {
         uint64_t rec[EST_MAX_WORDS];
         unsigned w = est_final_words(k);
-        if (fread(rec, w * sizeof *rec, 1, lv->file) != 1) {
+        if (EST_FREAD(rec, w * sizeof *rec, 1, lv->file) != 1) {
             if (!ferror(lv->file))
                 errno = EIO;
             return -1;
@@ -245,12 +246,14 @@ int kvg_ngram_estimate_write_kvg(const kvg_ngram_estimate *m, const kvg_ngram_kv
     in.progress = opt->progress;
     in.progress_user = opt->progress_user;
     int rc = KVG_NGRAM_BUILD_INCOMPLETE;
-    if (!opt->in_memory) {
-        /* the estimate's levels still in memory count against the budget */
-        uint64_t held = 0;
-        for (uint32_t k = 2; k <= m->order; k++)
-            if (!m->levels[k].file)
-                held += m->levels[k].n * (4 * (uint64_t)k + 8);
+    /* the estimate's levels still in memory count against the budget */
+    uint64_t held = 0, total = 0;
+    for (uint32_t k = 2; k <= m->order; k++) {
+        total += m->levels[k].n;
+        if (!m->levels[k].file)
+            held += m->levels[k].n * (4 * (uint64_t)k + 8);
+    }
+    if (!opt->in_memory && held + KVG_NGRAM_BUILD_BYTES_PER_NGRAM * total > opt->memory) {
         uint64_t memory = opt->memory > held + opt->memory / 4 ? opt->memory - held : opt->memory / 4;
         const char *dir = opt->temp_dir ? opt->temp_dir : getenv("TMPDIR");
         est_reader r = {m, {0}};
@@ -258,7 +261,7 @@ int kvg_ngram_estimate_write_kvg(const kvg_ngram_estimate *m, const kvg_ngram_kv
         rc = kvg_ngram_build_streamed(&in, &rd, opt->quantize, memory, dir && *dir ? dir : "/tmp", w, where, err);
     }
     if (rc == KVG_NGRAM_BUILD_INCOMPLETE) {
-        /* gaps to fill (or asked for): the builder that holds the model */
+        /* it fits, or gaps to fill, or asked for: the builder that holds the model */
         kvg_ngram_estimate_input_free(&in);
         rc = kvg_ngram_estimate_to_input(m, &in, err);
         in.progress = opt->progress;

@@ -23,6 +23,9 @@
 #define RUN_BUFFER (64u << 10)
 #define MIN_FAN_IN 4
 #define MIN_SORT_ITEMS 1024
+#ifndef SORT_RUN_MAX
+#define SORT_RUN_MAX ((uint64_t)4 << 20)
+#endif
 
 /* ---- temporary files and streams ---- */
 
@@ -93,7 +96,7 @@ int est_stream_open(est_stream *s, unsigned w, const char *dir, kvg_error *err)
 
 int est_stream_put(est_stream *s, const uint64_t *rec, kvg_error *err)
 {
-    if (fwrite(rec, s->w * sizeof *rec, 1, s->f) != 1)
+    if (EST_FWRITE(rec, s->w * sizeof *rec, 1, s->f) != 1)
         return kvg_errorf(err, s->dir, "cannot write sorted n-grams to a temporary file: %s", strerror(errno));
     s->n++;
     return 0;
@@ -111,7 +114,7 @@ int est_stream_get(est_stream *s, uint64_t *rec, kvg_error *err)
 {
     if (!s->left)
         return 0;
-    if (fread(rec, s->w * sizeof *rec, 1, s->f) != 1)
+    if (EST_FREAD(rec, s->w * sizeof *rec, 1, s->f) != 1)
         return kvg_errorf(err, s->dir, "cannot read back sorted n-grams from a temporary file: %s",
                           ferror(s->f) ? strerror(errno) : "it is shorter than written");
     s->left--;
@@ -329,7 +332,8 @@ int est_sorter_new(unsigned w, unsigned kw, uint64_t memory, const char *dir, es
     s->kw = kw;
     s->memory = memory;
     s->dir = dir;
-    s->cap = memory / (2 * w * sizeof(uint64_t));
+    uint64_t run_bytes = memory < SORT_RUN_MAX ? memory : SORT_RUN_MAX;
+    s->cap = run_bytes / (2 * w * sizeof(uint64_t));
     if (s->cap < MIN_SORT_ITEMS)
         s->cap = MIN_SORT_ITEMS;
     /* the pages are touched only as records arrive */
