@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # run_transformer_bench.sh — the end-to-end scoring table of issue 5: tokens/s
-# of GPT-2-124M- and SmolLM-135M-shaped models (random weights, `kvgram
-# synth`) at f32 / f16 / q8_0 / q4_0 on 1 and 2 threads, 512-token sequences
-# with logits at every position, next to llama.cpp's llama-perplexity figures
-# (../shared/data/llamacpp/BASELINE.md) and the target, 1.25x those.
+# of GPT-2-124M-, SmolLM-135M- and TinyLlama-1.1B-shaped models (random
+# weights, `kvgram synth`) at f32 / f16 / q8_0 / q4_0 on 1 and 2 threads,
+# 512-token sequences with logits at every position, next to llama.cpp's
+# llama-perplexity figures (../shared/data/llamacpp/BASELINE.md; none for
+# TinyLlama) and the target, 1.25x those; with each row's peak RSS against
+# the budget "model file + 10% + the scratch kvgram bench reports".
 #
 # usage: bench/run_transformer_bench.sh [BUILD_DIR]      (default: build)
 # environment (all optional):
-#   SHAPES="gpt2-124m smollm-135m"  TYPES="f32 f16 q8_0 q4_0"  THREADS="1 2"
+#   SHAPES="gpt2-124m smollm-135m tinyllama-1.1b"  TYPES="f32 f16 q8_0 q4_0"  THREADS="1 2"
+#   TL_TYPES="f16 q8_0 q4_0"  the types for tinyllama-1.1b (its f32 file is 4.4 GB; add f32 if memory allows)
 #   SEQ=512  BATCH=1  REPEAT=5  (timed passes per cell, after one warm-up)
+#   TL_REPEAT=2                  timed passes for tinyllama-1.1b (~8x the work of the small shapes)
+#   OMP_WAIT_POLICY=passive      (the default here: right for a shared machine; on a quiet
+#                                one compare OMP_WAIT_POLICY=active, spin-waiting at barriers)
+#   KVG_MATMUL_AVX512=0          the AVX2 matmul, like-for-like with llama.cpp's AVX2 baseline
 #   WORKDIR=DIR   keep the synthetic models there (default: a temporary folder,
 #                 removed at the end); models already there are reused
 #   OUT=FILE      also write every `kvgram bench --json` line to FILE
@@ -24,8 +31,11 @@ set -eu
 build=${1:-build}
 kvgram=$build/kvgram
 [ -x "$kvgram" ] || { echo "run_transformer_bench: no $kvgram (build first: cmake --build $build)" >&2; exit 2; }
-SHAPES=${SHAPES:-gpt2-124m smollm-135m}
+SHAPES=${SHAPES:-gpt2-124m smollm-135m tinyllama-1.1b}
 TYPES=${TYPES:-f32 f16 q8_0 q4_0}
+TL_TYPES=${TL_TYPES:-f16 q8_0 q4_0}
+TL_REPEAT=${TL_REPEAT:-2}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 THREADS=${THREADS:-1 2}
 SEQ=${SEQ:-512}
 BATCH=${BATCH:-1}
@@ -57,34 +67,42 @@ llamacpp() {
 
 field() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" <<<"$2" | tr -d '"'; }
 
-echo "kvgram $("$kvgram" --version | cut -d' ' -f2), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), seq $SEQ, batch $BATCH, $REPEAT timed passes per cell"
+echo "kvgram $("$kvgram" --version | cut -d' ' -f2), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), seq $SEQ, batch $BATCH, $REPEAT timed passes per cell ($TL_REPEAT for tinyllama), OMP_WAIT_POLICY=$OMP_WAIT_POLICY${KVG_MATMUL_AVX512:+, KVG_MATMUL_AVX512=$KVG_MATMUL_AVX512}"
 echo
-echo "| shape | type | threads | tok/s | median | tok/CPU-s | llama.cpp | vs llama.cpp | speedup | kernels | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| shape | type | threads | tok/s | median | tok/CPU-s | llama.cpp | vs llama.cpp | speedup | kernels | matmul | file MiB | scratch MiB | peak RSS MiB | RSS in budget |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for shape in $SHAPES; do
-    for type in $TYPES; do
+    types=$TYPES repeat=$REPEAT
+    [ "$shape" = tinyllama-1.1b ] && types=$TL_TYPES repeat=$TL_REPEAT
+    for type in $types; do
         model=$work/$shape-$type.kvg
         if [ ! -s "$model" ]; then
             "$kvgram" synth --like "$shape" --type "$type" -o "$model" --quiet
         fi
         one=""
         for t in $THREADS; do
-            json=$(OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$kvgram" bench -m "$model" --seq "$SEQ" --batch "$BATCH" \
-                --threads "$t" --repeat "$REPEAT" --json) || { echo "| $shape | $type | $t | failed | | | | | | | |"; continue; }
+            json=$("$kvgram" bench -m "$model" --seq "$SEQ" --batch "$BATCH" \
+                --threads "$t" --repeat "$repeat" --json) || { echo "| $shape | $type | $t | failed | | | | | | | | | | | |"; continue; }
             echo "$json" >>"$out"
             tps=$(field tokens_per_s "$json")
             med=$(field tokens_per_s_median "$json")
             cpu=$(field tokens_per_cpu_s "$json")
             rss=$(field peak_rss_kib "$json")
             kern=$(field kernels "$json")
+            mm=$(field matmul "$json")
+            file=$(field file_bytes "$json")
+            scratch=$(field scratch_bytes "$json")
+            # peak RSS <= file + 10% + scratch (the issue's budget)
+            budget=$(awk -v r="$rss" -v f="$file" -v s="$scratch" 'BEGIN { printf "%s (%.2f)", (r * 1024 <= 1.1 * f + s) ? "yes" : "NO", r * 1024 / (1.1 * f + s) }')
             ref=$(llamacpp "$shape" "$type" "$t")
             ratio=$([ -n "$ref" ] && awk -v a="$tps" -v b="$ref" 'BEGIN { printf "%.2fx", a / b }' || echo "")
             [ "$t" = 1 ] && one=$tps
             speedup=$([ "$t" != 1 ] && [ -n "$one" ] && awk -v a="$tps" -v b="$one" 'BEGIN { printf "%.2fx", a / b }' || echo "")
-            printf '| %s | %s | %s | %.1f | %.1f | %.1f | %s | %s | %s | %s | %.0f |\n' "$shape" "$type" "$t" "$tps" "$med" \
-                "$cpu" "${ref:-}" "$ratio" "$speedup" "$kern" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
+            printf '| %s | %s | %s | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s | %.0f | %.1f | %.0f | %s |\n' "$shape" "$type" "$t" \
+                "$tps" "$med" "$cpu" "${ref:-}" "$ratio" "$speedup" "$kern" "${mm:-?}" "$(awk -v b="$file" 'BEGIN { print b / 1048576 }')" \
+                "$(awk -v b="$scratch" 'BEGIN { print b / 1048576 }')" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$budget"
         done
     done
 done
 echo
-echo "target: vs llama.cpp >= 1.25x; 2-thread speedup >= 1.8x. JSON lines: $out"
+echo "target: vs llama.cpp >= 1.25x; 2-thread speedup >= 1.8x; peak RSS <= file + 10% + scratch (the ratio in brackets). JSON lines: $out"
