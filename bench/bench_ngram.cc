@@ -104,6 +104,7 @@ void BM_NgramScoreLines(benchmark::State &state)
         return;
     }
     kvg_line_score ls{};
+    ls.cache = kvg_ngram_cache_new(f.model); // as `kvgram score`: the level-by-level path
     for (auto _ : state) {
         float total = 0;
         for (const std::string &l : f.lines) {
@@ -113,6 +114,7 @@ void BM_NgramScoreLines(benchmark::State &state)
         benchmark::DoNotOptimize(total);
     }
     std::free(ls.tokens);
+    kvg_ngram_cache_free(ls.cache);
     state.counters["words/s"] = benchmark::Counter((double)f.words, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_NgramScoreLines)->Unit(benchmark::kMillisecond);

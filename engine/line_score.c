@@ -7,7 +7,14 @@
 
 #include <stdlib.h>
 
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' || c == '\n'; }
+/* Space, tab, LF, VT, FF, CR: one compare and one bit test per byte. */
+#define SPACE_BITS ((UINT64_C(1) << ' ') | (UINT64_C(1) << '\t') | (UINT64_C(1) << '\n') | (UINT64_C(1) << '\v') | \
+                    (UINT64_C(1) << '\f') | (UINT64_C(1) << '\r'))
+static inline int is_space(char c)
+{
+    unsigned char u = (unsigned char)c;
+    return u <= ' ' && ((SPACE_BITS >> u) & 1);
+}
 
 static int push(kvg_line_score *out, const char *text, size_t len, uint32_t id)
 {

@@ -30,15 +30,16 @@ typedef struct kvg_line_score {
 } kvg_line_score;
 
 /* Scores line[0..len). Grows out->tokens as needed (free it with free()).
- * Returns 0, or -1 when memory runs out. */
+ * Returns 0, or -1 when memory runs out. Set out->cache (one per thread)
+ * for the fast path. */
 int kvg_ngram_score_line(const kvg_ngram *m, const char *line, size_t len, int bos, int eos, kvg_line_score *out);
 
 /* Scores up to KVG_LINE_GROUP lines at once into out[0..n), exactly as n
- * calls of kvg_ngram_score_line would, but interleaved token by token so
- * that the memory loads of one line overlap the work on the others (the
- * lookups of one line depend on each other, those of different lines do
- * not). The outs may share one cache. Returns 0, or -1 when memory runs
- * out (or n > KVG_LINE_GROUP). */
+ * calls of kvg_ngram_score_line would. When the outs share one cache (the
+ * fast path), all their words are scored together, level by level
+ * (kvg_ngram_score_seqs), so that the memory loads of the lookups overlap;
+ * otherwise word by word. Returns 0, or -1 when memory runs out (or n >
+ * KVG_LINE_GROUP). */
 #define KVG_LINE_GROUP 8
 int kvg_ngram_score_lines(const kvg_ngram *m, size_t n, const char *const *lines, const size_t *lens, int bos,
                           int eos, kvg_line_score *out);

@@ -375,7 +375,7 @@ static int ngram_score_pass(const kvg_ngram *m, const bench_text *t, int threads
     {
 #pragma omp single nowait
         got = omp_get_num_threads();
-        /* as `kvgram score` does: groups of lines scored interleaved */
+        /* as `kvgram score` does: groups of lines scored together */
         kvg_line_score ls[KVG_LINE_GROUP];
         memset(ls, 0, sizeof ls);
         kvg_ngram_cache *cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */

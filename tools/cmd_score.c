@@ -33,9 +33,10 @@ static const char *const score_help =
     "  -n                   both of the above (KenLM query's -n)\n"
     "  --per-token          also print every token: word, id, matched n-gram length, log10 p\n"
     "  --json               JSON lines (see below) instead of tab-separated text\n"
-    "  --format F           tsv (default), json, or kenlm: exactly what KenLM's query\n"
+    "  --format F           tsv (default), json, kenlm: exactly what KenLM's query\n"
     "                       prints (per word `word=ID N log10p`, `Total: ... OOV: ...`,\n"
-    "                       then the four summary lines)\n"
+    "                       then the four summary lines), or summary: only those four\n"
+    "                       lines (KenLM's `query -v summary`)\n"
     "  --no-summary         leave out the corpus summary\n"
     "  --threads N          threads (default: OMP_NUM_THREADS, else all cores)\n"
     "  --verify             check the model completely before scoring (every checksum,\n"
@@ -64,7 +65,7 @@ static const char *const score_help =
     "\"log10prob\" and \"logprob\" (natural log) per predicted token; the last object\n"
     "has \"summary\": true. Perplexity = 10^(-total_log10 / n) over the corpus.\n";
 
-typedef enum { FMT_TSV, FMT_JSON, FMT_KENLM } out_format;
+typedef enum { FMT_TSV, FMT_JSON, FMT_KENLM, FMT_SUMMARY } out_format;
 
 typedef struct score_options {
     const char *model;
@@ -85,6 +86,8 @@ static const double LN10 = 2.302585092994045684;
 static void format_line(const score_options *o, const kvg_ngram *m, uint64_t line_no, const kvg_line_score *ls,
                         strbuf *b)
 {
+    if (o->format == FMT_SUMMARY)
+        return;
     if (o->format == FMT_KENLM) {
         for (size_t i = 0; i < ls->n; i++) {
             const kvg_token_score *t = &ls->tokens[i];
@@ -189,7 +192,7 @@ static void format_summary(const score_options *o, const corpus_totals *c, strbu
 {
     double ppl = pow(10.0, -(c->total_log10 / (double)c->tokens));
     double ppl_excl = pow(10.0, -((c->total_log10 - c->oov_log10) / (double)(c->tokens - c->oov)));
-    if (o->format == FMT_KENLM) {
+    if (o->format == FMT_KENLM || o->format == FMT_SUMMARY) {
         sb_puts(b, "Perplexity including OOVs:\t");
         sb_double(b, ppl);
         sb_puts(b, "\nPerplexity excluding OOVs:\t");
@@ -332,7 +335,7 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
             kvg_ngram_cache *cache = kvg_ngram_cache_new(m); /* NULL (no cache) if memory is short */
             for (int g = 0; g < KVG_LINE_GROUP; g++)
                 ls[g].cache = cache;
-            /* groups of lines, scored interleaved (line_score.h) */
+            /* groups of lines, scored together (line_score.h) */
             long n_groups = (n + KVG_LINE_GROUP - 1) / KVG_LINE_GROUP;
 #pragma omp for schedule(dynamic, 4)
             for (long grp = 0; grp < n_groups; grp++) {
@@ -364,7 +367,8 @@ static int score_stream(FILE *in, const score_options *o, const kvg_ngram *m, st
                 fprintf(stderr, "kvgram: %s: line %llu: out of memory\n", name, (unsigned long long)(first + (uint64_t)i));
                 return -1;
             }
-            fwrite(tbuf[b->out_thread[i]].p + b->out_off[i], 1, b->out_len[i], stdout);
+            if (b->out_len[i]) /* none with --format summary (and no buffer then) */
+                fwrite(tbuf[b->out_thread[i]].p + b->out_off[i], 1, b->out_len[i], stdout);
             c->lines++;
             c->tokens += b->tokens[i];
             c->oov += b->oov[i];
@@ -408,15 +412,17 @@ static int parse_options(int argc, char **argv, score_options *o, const char ***
             o->verify = 1;
         } else if (!strcmp(a, "--format")) {
             if (++i == argc)
-                return cli_usage_error("score", "--format needs tsv, json or kenlm");
+                return cli_usage_error("score", "--format needs tsv, json, kenlm or summary");
             if (!strcmp(argv[i], "tsv"))
                 o->format = FMT_TSV;
             else if (!strcmp(argv[i], "json"))
                 o->format = FMT_JSON;
             else if (!strcmp(argv[i], "kenlm"))
                 o->format = FMT_KENLM;
+            else if (!strcmp(argv[i], "summary"))
+                o->format = FMT_SUMMARY;
             else
-                return cli_usage_error("score", "unknown format \"%s\" (tsv, json or kenlm)", argv[i]);
+                return cli_usage_error("score", "unknown format \"%s\" (tsv, json, kenlm or summary)", argv[i]);
         } else if (!strcmp(a, "--threads")) {
             char *end;
             long t = ++i < argc ? strtol(argv[i], &end, 10) : 0;
@@ -466,8 +472,9 @@ int cmd_score(int argc, char **argv)
     }
     kind = kvg_meta_find(f, "general.kind");
     if (kind && kind->type == KVG_META_STR && kind->count == 11 && !memcmp(kind->value, "transformer", 11)) {
-        if (o.format == FMT_KENLM) {
-            rc = cli_usage_error("score", "--format kenlm is for n-gram models");
+        if (o.format == FMT_KENLM || o.format == FMT_SUMMARY) {
+            rc = cli_usage_error("score", "--format %s is for n-gram models",
+                                 o.format == FMT_KENLM ? "kenlm" : "summary");
             goto done;
         }
         o.tf.bos = o.bos;

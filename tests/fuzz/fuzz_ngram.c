@@ -28,7 +28,7 @@ static void use_model(const kvg_ngram *m)
         sink += ls.n;
     }
     {
-        /* interleaved scoring reads block headers ahead (prefetch stage 1) */
+        /* several lines scored together, level by level (kvg_ngram_score_seqs) */
         kvg_line_score group[4];
         size_t lens[4];
         memset(group, 0, sizeof group);

@@ -8,6 +8,8 @@
 #     the full kjv.test.txt equal BASELINE.md's "5-gram exact" row exactly;
 #   - SRILM-style variants of test.arpa (spaces for tabs, preamble before \data\,
 #     CRLF, gzip) score identically to the original;
+#   - --format summary prints exactly the four summary lines of those outputs
+#     (KenLM's `query -v summary`);
 #   - the 8-bit quantized kjv5: perplexity within 1% of the exact one, file
 #     smaller than KenLM's own 8-bit trie (`trie -q 8 -b 8`: 8,793,398 bytes, BASELINE.md).
 #
@@ -71,6 +73,13 @@ for name in test test_nounk; do
     expect_same "$name.kvg, query" "$KENLM/expected/$name.query.txt" "$tmp/$name.out"
     score "$tmp/$name.n.out" -m "$tmp/$name.kvg" --format kenlm -n "$S"
     expect_same "$name.kvg, query -n" "$KENLM/expected/$name.query-n.txt" "$tmp/$name.n.out"
+    # --format summary: KenLM's four summary lines, the tail of its output
+    tail -n 4 "$KENLM/expected/$name.query.txt" >"$tmp/$name.summary.want"
+    score "$tmp/$name.summary.out" -m "$tmp/$name.kvg" --format summary "$S"
+    expect_same "$name.kvg, --format summary" "$tmp/$name.summary.want" "$tmp/$name.summary.out"
+    tail -n 4 "$KENLM/expected/$name.query-n.txt" >"$tmp/$name.summary-n.want"
+    score "$tmp/$name.summary-n.out" -m "$tmp/$name.kvg" --format summary -n "$S"
+    expect_same "$name.kvg, --format summary -n" "$tmp/$name.summary-n.want" "$tmp/$name.summary-n.out"
 done
 
 # ---- the KJV 5-gram -----------------------------------------------------------
@@ -78,6 +87,10 @@ done
 convert kjv5.arpa.gz "$KJV/kjv5.arpa.gz" "$tmp/kjv5.kvg"
 score "$tmp/kjv5.head200.out" -m "$tmp/kjv5.kvg" --format kenlm "$KJV/kjv.test.head200.txt"
 expect_same "kjv5.kvg on kjv.test.head200.txt" "$KJV/kjv5.test.head200.query.txt" "$tmp/kjv5.head200.out"
+tail -n 4 "$KJV/kjv5.test.head200.query.txt" >"$tmp/kjv5.head200.summary.want"
+score "$tmp/kjv5.head200.summary.out" -m "$tmp/kjv5.kvg" --format summary --threads 1 "$KJV/kjv.test.head200.txt"
+expect_same "kjv5.kvg on kjv.test.head200.txt, --format summary" "$tmp/kjv5.head200.summary.want" \
+    "$tmp/kjv5.head200.summary.out"
 
 # BASELINE.md: "| 5-gram exact | 38.578010768732156 | 36.79093296949517 |".
 baseline_row() {
@@ -88,6 +101,9 @@ read -r want_ppl want_ppl_excl <<<"$(baseline_row "5-gram exact")"
 if [ -n "${want_ppl_excl:-}" ]; then pass; else fail "no \"5-gram exact\" row in $KENLM/BASELINE.md"; fi
 
 score "$tmp/kjv5.full.out" -m "$tmp/kjv5.kvg" --format kenlm "$KJV/kjv.test.txt"
+score "$tmp/kjv5.full.summary" -m "$tmp/kjv5.kvg" --format summary "$KJV/kjv.test.txt"
+expect_same "kjv5.kvg on kjv.test.txt, --format summary = the summary of --format kenlm" \
+    <(tail -n 4 "$tmp/kjv5.full.out") "$tmp/kjv5.full.summary"
 for check in "Perplexity including OOVs|${want_ppl:-}" "Perplexity excluding OOVs|${want_ppl_excl:-}" \
     "OOVs|434" "Tokens|95053"; do
     label=${check%%|*}

@@ -86,7 +86,7 @@ static void exercise(const kvg_ngram *m)
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         CHECK(kvg_ngram_score_line(m, lines[i], strlen(lines[i]), 1, 1, &ls) == 0);
     {
-        /* interleaved, with the prefetches that read headers ahead */
+        /* several lines together, level by level, with prefetches */
         size_t lens[4];
         kvg_line_score group[4];
         memset(group, 0, sizeof group);

@@ -216,7 +216,7 @@ K=$tmp/kjv5.kvg
 
 # ---- threads, stdin, several files ------------------------------------------------
 
-formats=("" "--per-token" "--json" "--json --per-token" "--format kenlm" "--format kenlm --per-token")
+formats=("" "--per-token" "--json" "--json --per-token" "--format kenlm" "--format kenlm --per-token" "--format summary")
 for f in "${formats[@]}"; do
     name="threads${f// /_}"
     # shellcheck disable=SC2086  # $f is a list of options
