@@ -182,37 +182,7 @@ static inline __attribute__((always_inline)) void matvec_rows(float *yt, const f
     }
 }
 
-static void matvec(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                   size_t n_in, size_t n_out)
-{
-    long n_blocks = (long)((n_out + MV_ROWS - 1) / MV_ROWS);
-#pragma omp parallel for schedule(static) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
-    for (long blk = 0; blk < n_blocks; blk++) {
-        size_t r0 = (size_t)blk * MV_ROWS, nr = n_out - r0 < MV_ROWS ? n_out - r0 : MV_ROWS;
-        for (size_t t = 0; t < n_tok; t++) {
-            float *yt = y + t * n_out;
-            const float *xt = x + t * n_in;
-            /* Constant dtype and row count let the compiler drop the
-             * per-element switch and row checks from the hot loop. */
-#define MV_CASE(T)                                                   \
-    case T:                                                          \
-        if (nr == MV_ROWS)                                           \
-            matvec_rows(yt, xt, w, T, b, n_in, r0, MV_ROWS);         \
-        else                                                         \
-            matvec_rows(yt, xt, w, T, b, n_in, r0, nr);              \
-        break
-            switch (wtype) {
-                MV_CASE(KVG_DTYPE_F16);
-                MV_CASE(KVG_DTYPE_BF16);
-                MV_CASE(KVG_DTYPE_Q8_0);
-                MV_CASE(KVG_DTYPE_Q4_0);
-            default:
-                MV_CASE(KVG_DTYPE_F32);
-            }
-#undef MV_CASE
-        }
-    }
-}
+#include "matmul_matvec.h"
 
 int kvg_matmul_neon(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                     size_t n_in, size_t n_out)
