@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvg_dtype.h"
 #include "ngram_build_encode.h"
 #include "ngram_estimate_internal.h"
 #include "ngram_layout.h"
@@ -266,9 +267,7 @@ static int sv_table(void *user, uint64_t i, uint64_t n_table, float value, kvg_e
     (void)n_table;
     if (i != c->table_n)
         return kvg_errorf(err, NULL, "internal error: value table out of order");
-    uint32_t bits;
-    memcpy(&bits, &value, 4);
-    uint64_t word = bits;
+    uint64_t word = kvg_f32_bits(value);
     c->table_n++;
     return est_stream_put(&c->table, &word, err);
 }

@@ -31,30 +31,11 @@
  * plus 64 KiB per open stream (at most order + 4). */
 #include "ngram_estimate_internal.h"
 
+#include "kvg_dtype.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t dbl_bits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double bits_dbl(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
-static uint32_t flt_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
 
 typedef struct stream_est {
     uint32_t order, vocab_size;
@@ -242,7 +223,7 @@ static int group_flush(stream_est *st, uint32_t k, group *g, est_stream *ctx, es
     unsigned ckw = est_key_words(k - 1);
     est_item_pack(crec, ids, k - 1);
     crec[ckw] = total;
-    crec[ckw + 1] = dbl_bits(gamma);
+    crec[ckw + 1] = kvg_f64_bits(gamma);
     if (est_stream_put(ctx, crec, err))
         return -1;
     for (size_t i = 0; i < g->n; i++) {
@@ -258,8 +239,8 @@ static int group_flush(stream_est *st, uint32_t k, group *g, est_stream *ctx, es
         if (!slot)
             return -1;
         est_item_pack(slot, ids, k);
-        slot[kw] = dbl_bits(u);
-        slot[kw + 1] = dbl_bits(gamma);
+        slot[kw] = kvg_f64_bits(u);
+        slot[kw + 1] = kvg_f64_bits(gamma);
         slot[kw + 2] = raw <= limit; /* pruned */
     }
     g->n = 0;
@@ -345,12 +326,12 @@ static int interpolate(stream_est *st, uint32_t k, est_sorter *terms, const doub
                     return kvg_errorf(err, NULL, "internal error: a %u-gram's suffix is missing", k);
                 have_lower = 1;
             }
-            p_lo = bits_dbl(lrec[lkw]);
+            p_lo = kvg_f64_from_bits(lrec[lkw]);
         }
-        double u = bits_dbl(rec[kw]), gamma = bits_dbl(rec[kw + 1]);
+        double u = kvg_f64_from_bits(rec[kw]), gamma = kvg_f64_from_bits(rec[kw + 1]);
         double p = mle ? u : u + gamma * p_lo;
         memcpy(orec, rec, kw * sizeof *rec);
-        orec[kw] = dbl_bits(p);
+        orec[kw] = kvg_f64_bits(p);
         orec[kw + 1] = rec[kw + 2];
         if (est_stream_put(out, orec, err))
             return -1;
@@ -390,14 +371,14 @@ static int finalize(stream_est *st, uint32_t k, est_stream *probs, est_stream *c
             if (cmp == 0) {
                 uint32_t last = est_item_id(rec, 0);
                 if (kn && last != KVG_EST_UNK && last != KVG_EST_EOS && crec[kw])
-                    bo = (float)log10(bits_dbl(crec[kw + 1]));
+                    bo = (float)log10(kvg_f64_from_bits(crec[kw + 1]));
                 have_ctx = 0;
             }
         }
         if (rec[kw + 1])
             continue; /* pruned */
         memcpy(frec, rec, kw * sizeof *rec);
-        frec[kw] = (uint64_t)flt_bits(est_to_log10(bits_dbl(rec[kw]))) << 32 | flt_bits(bo);
+        frec[kw] = (uint64_t)kvg_f32_bits(est_to_log10(kvg_f64_from_bits(rec[kw]))) << 32 | kvg_f32_bits(bo);
         if (est_stream_put(out, frec, err))
             return -1;
         (*kept)++;
@@ -434,7 +415,7 @@ static int finalize_unigrams(stream_est *st, const double *p1, est_stream *ctx, 
         while ((got = est_stream_get(ctx, crec, err)) == 1) {
             uint32_t id = est_item_id(crec, 0);
             if (kn && id != KVG_EST_UNK && id != KVG_EST_EOS && crec[1] && id < l1->n)
-                bo[id] = (float)log10(bits_dbl(crec[2]));
+                bo[id] = (float)log10(kvg_f64_from_bits(crec[2]));
         }
         if (got < 0) {
             free(bo);

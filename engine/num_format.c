@@ -20,6 +20,8 @@
 #define KVG_NUM_FORMAT_TESTING /* define the test entry points against their prototypes */
 #include "num_format.h"
 
+#include "kvg_dtype.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -597,16 +599,14 @@ static int format_ieee(int neg, int biased_exp, uint64_t frac, int frac_bits, in
 
 static int format_float(float x, char *buf, enum path path)
 {
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
+    uint32_t bits = kvg_f32_bits(x);
     return format_ieee((int)(bits >> 31), (int)((bits >> 23) & 0xff), bits & 0x7fffff, 23, 127, buf,
                        path);
 }
 
 static int format_double(double x, char *buf, enum path path)
 {
-    uint64_t bits;
-    memcpy(&bits, &x, sizeof bits);
+    uint64_t bits = kvg_f64_bits(x);
     return format_ieee((int)(bits >> 63), (int)((bits >> 52) & 0x7ff), bits & 0xfffffffffffffull,
                        52, 1023, buf, path);
 }

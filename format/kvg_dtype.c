@@ -11,25 +11,11 @@
 #include <math.h>
 #include <string.h>
 
-static uint32_t f32_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static float f32_from_bits(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 /* ---- IEEE binary16 ------------------------------------------------------ */
 
 uint16_t kvg_f32_to_f16(float x)
 {
-    uint32_t u = f32_bits(x);
+    uint32_t u = kvg_f32_bits(x);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
     uint32_t a = u & 0x7fffffff;
 
@@ -69,10 +55,10 @@ float kvg_f16_to_f32(uint16_t h)
     uint32_t mant = h & 0x3ff;
 
     if (exp == 0x1f) /* inf, or NaN made quiet (as F16C does) */
-        return f32_from_bits(sign | 0x7f800000 | (mant ? 0x400000 : 0) | (mant << 13));
+        return kvg_f32_from_bits(sign | 0x7f800000 | (mant ? 0x400000 : 0) | (mant << 13));
     if (exp == 0) {
         if (mant == 0)
-            return f32_from_bits(sign);
+            return kvg_f32_from_bits(sign);
         /* Subnormal mant * 2^-24: shift the leading 1 up to the implicit bit
          * position, lowering the exponent once per shift. */
         int e = -14;
@@ -80,16 +66,16 @@ float kvg_f16_to_f32(uint16_t h)
             mant <<= 1;
             e--;
         }
-        return f32_from_bits(sign | (uint32_t)(e + 127) << 23 | (mant & 0x3ff) << 13);
+        return kvg_f32_from_bits(sign | (uint32_t)(e + 127) << 23 | (mant & 0x3ff) << 13);
     }
-    return f32_from_bits(sign | (exp + 112) << 23 | mant << 13);
+    return kvg_f32_from_bits(sign | (exp + 112) << 23 | mant << 13);
 }
 
 /* ---- bfloat16 ------------------------------------------------------------ */
 
 uint16_t kvg_f32_to_bf16(float x)
 {
-    uint32_t u = f32_bits(x);
+    uint32_t u = kvg_f32_bits(x);
     if ((u & 0x7fffffff) > 0x7f800000) /* NaN: truncate, force the quiet bit */
         return (uint16_t)((u >> 16) | 0x0040);
     /* Round to nearest even on the low 16 bits. Finite values past the
@@ -102,7 +88,7 @@ uint16_t kvg_f32_to_bf16(float x)
 /* bf16 is the top half of an f32, so widening is exact, NaNs included. */
 float kvg_bf16_to_f32(uint16_t h)
 {
-    return f32_from_bits((uint32_t)h << 16);
+    return kvg_f32_from_bits((uint32_t)h << 16);
 }
 
 /* ---- plain types ---------------------------------------------------------- */

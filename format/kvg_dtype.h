@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef enum kvg_dtype {
     KVG_DTYPE_F32 = 0,
@@ -34,6 +35,33 @@ typedef enum kvg_dtype {
     KVG_DTYPE_F64 = 13,
     KVG_DTYPE_COUNT
 } kvg_dtype;
+
+/* The bits of an IEEE binary32 / binary64 value and back (memcpy: the
+ * defined way to reinterpret; compilers turn it into a register move). */
+static inline uint32_t kvg_f32_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static inline float kvg_f32_from_bits(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+static inline uint64_t kvg_f64_bits(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static inline double kvg_f64_from_bits(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
 
 #define KVG_QK8_0 32
 #define KVG_QK4_0 32

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "kvg_dtype.h"
 #include "kvg_layout.h"
 
 #define WRITE_BUF_SIZE (1u << 20)
@@ -368,9 +369,7 @@ int kvg_writer_meta_i64(kvg_writer *w, const char *key, int64_t v, kvg_error *er
 
 int kvg_writer_meta_f64(kvg_writer *w, const char *key, double v, kvg_error *err)
 {
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    return meta_scalar(w, key, KVG_META_F64, bits, err);
+    return meta_scalar(w, key, KVG_META_F64, kvg_f64_bits(v), err);
 }
 
 int kvg_writer_meta_str(kvg_writer *w, const char *key, const char *s, size_t len, kvg_error *err)
