@@ -18,6 +18,7 @@
 /* Up to MV_MAX_TOK tokens take the matrix-vector route, MV_ROWS outputs at a
  * time (4 independent FMA chains to cover the FMA latency). */
 enum { MV_MAX_TOK = 3, MV_ROWS = 16 };
+#include "matmul_matvec.h"
 
 /* Bytes per row of a quantized [*, n_in] matrix. */
 static size_t q_row_bytes(kvg_dtype wtype, size_t n_in)
@@ -203,18 +204,8 @@ static inline __attribute__((always_inline)) void matvec_rows(float *yt, const f
     float sums[MV_ROWS];
     for (size_t g = 0; g < n_groups; g++)
         _mm256_storeu_ps(sums + g * 8, acc[g]);
-    for (size_t r = 0; r < nr; r++) {
-        if (kv < n_in) { /* float types only */
-            float tail[8];
-            kvg_row_span_to_f32(w, wtype, n_in, r0 + r, kv, n_in - kv, tail);
-            for (size_t k = kv; k < n_in; k++)
-                sums[r] = fmaf(xt[k], tail[k - kv], sums[r]);
-        }
-        yt[r0 + r] = b ? sums[r] + b[r0 + r] : sums[r];
-    }
+    matvec_finish(yt, xt, sums, w, wtype, b, n_in, r0, nr, kv);
 }
-
-#include "matmul_matvec.h"
 
 int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                     size_t n_in, size_t n_out)

@@ -22,6 +22,7 @@ enum { MR = 6, NR = 16 }; /* the micro-tile: 6 tokens × 16 outputs */
 /* Up to MV_MAX_TOK tokens take the matrix-vector route, MV_ROWS outputs at a
  * time (4 independent FMA chains to cover the FMA latency). */
 enum { MV_MAX_TOK = 3, MV_ROWS = 16 };
+#include "matmul_matvec.h"
 
 /* Bytes per row of a quantized [*, n_in] matrix. */
 static size_t q_row_bytes(kvg_dtype wtype, size_t n_in)
@@ -171,18 +172,8 @@ static inline __attribute__((always_inline)) void matvec_rows(float *yt, const f
     float sums[MV_ROWS];
     for (size_t g = 0; g < n_groups; g++)
         vst1q_f32(sums + g * 4, acc[g]);
-    for (size_t r = 0; r < nr; r++) {
-        if (kv < n_in) { /* float types only */
-            float tail[4];
-            kvg_row_span_to_f32(w, wtype, n_in, r0 + r, kv, n_in - kv, tail);
-            for (size_t k = kv; k < n_in; k++)
-                sums[r] = fmaf(xt[k], tail[k - kv], sums[r]);
-        }
-        yt[r0 + r] = b ? sums[r] + b[r0 + r] : sums[r];
-    }
+    matvec_finish(yt, xt, sums, w, wtype, b, n_in, r0, nr, kv);
 }
-
-#include "matmul_matvec.h"
 
 int kvg_matmul_neon(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                     size_t n_in, size_t n_out)
