@@ -237,10 +237,8 @@ int bench_transformer(const tf_bench_options *o)
         print_json(o, c, m->tok_embd.type, &r);
     else
         print_table(o, c, m->tok_embd.type, &r);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "kvgram: <stdout>: write error: %s\n", strerror(errno));
+    if (cli_flush_stdout())
         goto done;
-    }
     rc = 0;
     goto done;
 fail:

@@ -48,6 +48,14 @@ int cli_progress_due(time_t *last, int force)
     return 1;
 }
 
+int cli_flush_stdout(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "kvgram: <stdout>: write error: %s\n", strerror(errno));
+    return -1;
+}
+
 int cli_inputs_readable(const char *const *files, int n_files)
 {
     for (int i = 0; i < n_files; i++) {

@@ -24,6 +24,10 @@ const char *cli_human_bytes(unsigned long long n, char *buf);
  * time of the previous line and is updated), or always when force is set. */
 int cli_progress_due(time_t *last, int force);
 
+/* Flushes standard output; on a write error (a full disk, a closed pipe)
+ * prints "kvgram: <stdout>: write error: REASON" and returns -1, else 0. */
+int cli_flush_stdout(void);
+
 /* Opens and closes every input FILE ("-", stdin, is skipped) so that an
  * unreadable one is reported before any output is written. Prints
  * "kvgram: FILE: cannot open: REASON" for the first that fails and returns

@@ -777,9 +777,5 @@ int cmd_bench(int argc, char **argv)
     } else {
         print_table(&o, &r);
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "kvgram: <stdout>: write error: %s\n", strerror(errno));
-        return 1;
-    }
-    return 0;
+    return cli_flush_stdout() ? 1 : 0;
 }

@@ -499,10 +499,8 @@ int cmd_compare(int argc, char **argv)
         cmp_summary_table(&r.sum, stdout);
     if (o.timing)
         print_timing(&r.c, n_threads);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "kvgram: <stdout>: write error: %s\n", strerror(errno));
+    if (cli_flush_stdout())
         goto done;
-    }
     rc = 0;
     goto done;
 oom:

@@ -529,10 +529,8 @@ int cmd_score(int argc, char **argv)
         fwrite(s.p, 1, s.len, stdout);
         sb_free(&s);
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "kvgram: <stdout>: write error: %s\n", strerror(errno));
+    if (cli_flush_stdout())
         goto done;
-    }
     rc = 0;
 done:
     for (int t = 0; tbuf && t < n_threads; t++)

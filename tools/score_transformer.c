@@ -362,10 +362,8 @@ int score_transformer(const tf_score_options *o, const kvg_file *f, const char *
     }
     if (o->summary)
         print_summary(&c);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "kvgram: <stdout>: write error: %s\n", strerror(errno));
+    if (cli_flush_stdout())
         goto done;
-    }
     rc = 0;
     goto done;
 fail:

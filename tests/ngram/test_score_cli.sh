@@ -416,4 +416,19 @@ expect_refused "--threads -1" 2 "--threads" score -m "$T" --threads -1 "$S"
 expect_refused "--threads x" 2 "--threads" score -m "$T" --threads x "$S"
 expect_refused "--format bogus" 2 "bogus" score -m "$T" --format bogus "$S"
 
+# A full disk on standard output: exit 1 and one line naming <stdout>, for the
+# per-line output and for the summary alone.
+if [ -w /dev/full ]; then
+    for f in "" "--format summary"; do
+        # shellcheck disable=SC2086
+        timeout 60 "$KVG_BIN" score -m "$T" $f "$S" >/dev/full 2>"$tmp/err"
+        st=$?
+        if [ "$st" -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^kvgram: <stdout>: write error' "$tmp/err"; then
+            pass
+        else
+            fail "score ${f:-(tsv)} to a full disk: exit $st, stderr: $(cat "$tmp/err")"
+        fi
+    done
+fi
+
 finish
