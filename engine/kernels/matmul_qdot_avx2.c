@@ -128,7 +128,7 @@ static inline __attribute__((always_inline)) void micro(kvg_dtype wtype, const k
         for (int i = 0; i < MR; i++)
             s[i] = _mm256_setzero_si256();
         if (wtype == KVG_DTYPE_Q8_0) {
-#pragma GCC unroll 8
+#pragma GCC unroll 1
             for (int j = 0; j < 8; j++) {
                 __m256i wa = _mm256_loadu_si256((const __m256i *)(panel + j * 32));
                 __m256i ws = _mm256_loadu_si256((const __m256i *)(panel + 256 + j * 32));
@@ -139,7 +139,7 @@ static inline __attribute__((always_inline)) void micro(kvg_dtype wtype, const k
                 }
             }
         } else {
-#pragma GCC unroll 8
+#pragma GCC unroll 1
             for (int j = 0; j < 8; j++) {
                 __m256i wa = _mm256_loadu_si256((const __m256i *)(panel + j * 32));
 #pragma GCC unroll 4
