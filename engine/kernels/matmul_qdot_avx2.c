@@ -12,8 +12,8 @@
  *     one vpmaddwd; isum = that - 8·sx.
  *   q8_0: the panel holds |qw| (u8) and qw; vpsignb moves qw's sign onto qx;
  *     pairs are <= 2·128·127 = 32512, so each step widens with vpmaddwd.
- * A micro-tile is MR = 4 tokens × 8 outputs: 4 int32 (or int16) block sums
- * and 4 f32 accumulators in registers. After each block the sums go through
+ * A micro-tile is MR = 6 tokens × 8 outputs: 6 int32 (or int16) block sums
+ * and 6 f32 accumulators. After each block the sums go through
  * cvt, × (dw · dx), + acc as one FMA: exactly step 4 of matmul_qdot.h.
  * Threads split W's panels (contiguous runs, each thread packs its own). */
 #include <immintrin.h>
@@ -30,7 +30,7 @@
 enum {
     QK = 32,
     NR = 8,          /* outputs per panel */
-    MR = 4,          /* tokens per micro-tile */
+    MR = 6,          /* tokens per micro-tile */
     PANELS = 4,      /* panels packed before the tokens sweep them */
     TOK_CHUNK = 64,  /* tokens swept over the packed panels at a time (their qx stays in L1/L2) */
 };
@@ -95,6 +95,43 @@ static void pack_panel(uint8_t *dst, float *dw, const void *w, kvg_dtype wtype, 
     }
 }
 
+/* The scalar quantizer's bits: the largest |x| does not depend on the order
+ * it is taken in, amax / 127 and 127 / amax are the same scalar divisions,
+ * x * inv is one f32 product per element, and vcvtps2dq rounds to nearest
+ * even like rintf in the default rounding mode. (NaN / inf give unspecified
+ * bytes, no fault: the contract leaves such tokens unspecified.) */
+void kvg_qact_row_avx2(int8_t *q, float *d, int32_t *s, const float *x, size_t n_blocks)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (size_t blk = 0; blk < n_blocks; blk++, x += QK, q += QK) {
+        __m256 v[4], m;
+        for (int i = 0; i < 4; i++)
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+        m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                          _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m256 vi = _mm256_set1_ps(inv);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], vi)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], vi));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], vi)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], vi));
+        /* sum of the 32 integers */
+        __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i t4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, _MM_SHUFFLE(1, 0, 3, 2)));
+        t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, _MM_SHUFFLE(2, 3, 0, 1)));
+        /* int32 -> int8 in element order: packs interleave the 128-bit lanes, the permute undoes it */
+        __m256i p16 = _mm256_packs_epi32(i0, i1), p16b = _mm256_packs_epi32(i2, i3);
+        __m256i p8 = _mm256_packs_epi16(p16, p16b);
+        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)q, p8);
+        d[blk] = amax / 127.0f;
+        s[blk] = _mm_cvtsi128_si32(t4);
+    }
+}
+
 /* 4 bytes of qx as every int32 lane. */
 static inline __m256i bcast4(const int8_t *p)
 {
@@ -114,7 +151,7 @@ static inline __attribute__((always_inline)) void micro(kvg_dtype wtype, const k
     const float *dx[MR];
     const int32_t *sx[MR];
     __m256 acc[MR];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
         qx[i] = qa->q + tok[i] * qa->n_in;
         dx[i] = qa->d + tok[i] * n_blocks;
@@ -124,7 +161,7 @@ static inline __attribute__((always_inline)) void micro(kvg_dtype wtype, const k
     const __m256i ones = _mm256_set1_epi16(1);
     for (size_t blk = 0; blk < n_blocks; blk++, panel += bytes) {
         __m256i s[MR];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int i = 0; i < MR; i++)
             s[i] = _mm256_setzero_si256();
         if (wtype == KVG_DTYPE_Q8_0) {
@@ -132,7 +169,7 @@ static inline __attribute__((always_inline)) void micro(kvg_dtype wtype, const k
             for (int j = 0; j < 8; j++) {
                 __m256i wa = _mm256_loadu_si256((const __m256i *)(panel + j * 32));
                 __m256i ws = _mm256_loadu_si256((const __m256i *)(panel + 256 + j * 32));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int i = 0; i < MR; i++) {
                     __m256i x = _mm256_sign_epi8(bcast4(qx[i] + blk * QK + 4 * j), ws);
                     s[i] = _mm256_add_epi32(s[i], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, x), ones));
@@ -142,21 +179,21 @@ static inline __attribute__((always_inline)) void micro(kvg_dtype wtype, const k
 #pragma GCC unroll 1
             for (int j = 0; j < 8; j++) {
                 __m256i wa = _mm256_loadu_si256((const __m256i *)(panel + j * 32));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int i = 0; i < MR; i++)
                     s[i] = _mm256_add_epi16(s[i], _mm256_maddubs_epi16(wa, bcast4(qx[i] + blk * QK + 4 * j)));
             }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int i = 0; i < MR; i++)
                 s[i] = _mm256_sub_epi32(_mm256_madd_epi16(s[i], ones), _mm256_set1_epi32(8 * sx[i][blk]));
         }
         __m256 d = _mm256_loadu_ps(dw + blk * NR);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int i = 0; i < MR; i++)
             acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(dx[i][blk])), _mm256_cvtepi32_ps(s[i]), acc[i]);
     }
     __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
         _mm256_storeu_ps(c + i * ldc, bias ? _mm256_add_ps(acc[i], bv) : acc[i]);
 }
