@@ -26,6 +26,7 @@
 
 #include "kernels.h"
 #include "matmul_qdot.h"
+#include "matmul_qdot_pack_avx2.h"
 
 enum {
     QK = 32,
@@ -38,53 +39,15 @@ enum {
 /* Packed bytes per block of a panel: q8_0 |qw| then qw; q4_0 nibbles. */
 static size_t panel_block_bytes(kvg_dtype wtype) { return wtype == KVG_DTYPE_Q8_0 ? 2 * 256 : 256; }
 
-/* v[0..7] (8 rows of 8 int32) become their transpose: v[j] holds column j. */
-static inline void transpose8(__m256i v[8])
-{
-    __m256 r[8], t[8], s[8];
-    for (int i = 0; i < 8; i++)
-        r[i] = _mm256_castsi256_ps(v[i]);
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        s[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int j = 0; j < 4; j++) {
-        v[j] = _mm256_castps_si256(_mm256_permute2f128_ps(s[j], s[j + 4], 0x20));
-        v[j + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(s[j], s[j + 4], 0x31));
-    }
-}
-
 /* Packs W rows r0 .. r0+nr-1 (nr <= NR; missing rows are zeros with scale 0)
  * into dst (n_blocks × panel_block_bytes) and dw[n_blocks][NR]. */
 static void pack_panel(uint8_t *dst, float *dw, const void *w, kvg_dtype wtype, size_t n_blocks, size_t r0, size_t nr)
 {
     const size_t bytes = panel_block_bytes(wtype);
     for (size_t blk = 0; blk < n_blocks; blk++, dst += bytes, dw += NR) {
-        __m256i v[NR];
-        for (size_t o = 0; o < NR; o++) {
-            if (o >= nr) {
-                v[o] = _mm256_setzero_si256();
-                dw[o] = 0.0f;
-            } else if (wtype == KVG_DTYPE_Q8_0) {
-                const kvg_block_q8_0 *p = (const kvg_block_q8_0 *)w + (r0 + o) * n_blocks + blk;
-                v[o] = _mm256_loadu_si256((const __m256i *)p->qs);
-                dw[o] = _cvtsh_ss(p->d);
-            } else {
-                const kvg_block_q4_0 *p = (const kvg_block_q4_0 *)w + (r0 + o) * n_blocks + blk;
-                __m128i q = _mm_loadu_si128((const __m128i *)p->qs), m = _mm_set1_epi8(15);
-                /* low half: k 0..15 (low nibbles); high half: k 16..31 (high nibbles) */
-                v[o] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-                dw[o] = _cvtsh_ss(p->d);
-            }
-        }
-        transpose8(v);
-        for (size_t j = 0; j < NR; j++) {
+        __m256i v[8];
+        qdot_load8(v, dw, w, wtype, n_blocks, r0, nr, blk);
+        for (size_t j = 0; j < 8; j++) {
             if (wtype == KVG_DTYPE_Q8_0) {
                 _mm256_storeu_si256((__m256i *)(dst + j * 32), _mm256_abs_epi8(v[j]));
                 _mm256_storeu_si256((__m256i *)(dst + 256 + j * 32), v[j]);
@@ -258,6 +221,8 @@ static void run_panels(kvg_dtype wtype, uint8_t *packed, float *dws, float *y, c
 int kvg_matmul_qdot_avx2(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                          size_t n_out)
 {
+    if (kvg_matmul_avx512_active() && kvg_matmul_qdot_vnni_cpu())
+        return kvg_matmul_qdot_vnni(y, qa, w, wtype, b, n_tok, n_out);
     const size_t n_panels = (n_out + NR - 1) / NR, n_blocks = qa->n_blocks;
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if ((double)n_tok * qa->n_in * n_out >= KVG_PARALLEL_MIN_WORK)
