@@ -60,7 +60,7 @@ static attend_tile_fn *attend_for_path(void)
 {
     switch (kvg_kernel_path_get()) {
     case KVG_PATH_AVX2:
-        KVG_IF_AVX2(return kvg_attend_tile_avx2;)
+        KVG_IF_AVX2(return kvg_matmul_avx512_active() ? kvg_attend_tile_avx512 : kvg_attend_tile_avx2;)
         break;
     case KVG_PATH_NEON:
         KVG_IF_NEON(return kvg_attend_tile_neon;)
@@ -84,8 +84,8 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
     const size_t tile_heads = group < KVG_ATTN_TILE ? group : KVG_ATTN_TILE;
     const size_t head_parts = (group + tile_heads - 1) / tile_heads;
     size_t tile_toks = KVG_ATTN_TILE / tile_heads;
-    if (tile_toks > 8)
-        tile_toks = 8;
+    if (tile_toks > KVG_ATTN_TILE_TOKS)
+        tile_toks = KVG_ATTN_TILE_TOKS;
     const size_t tok_tiles = (n_tok + tile_toks - 1) / tile_toks, per_tok_tile = (size_t)s->n_kv * head_parts;
     long n_tiles = (long)(tok_tiles * per_tok_tile);
     double work = (double)n_tok * s->n_heads * hd * s->max_pos; /* an upper bound: causal rows are shorter */

@@ -25,6 +25,9 @@
 /* Units of attention whose key blocks are walked together (a tile): at
  * most this many, e.g. the heads of one kv group for a few tokens. */
 #define KVG_ATTN_TILE 32
+#ifndef KVG_ATTN_TILE_TOKS
+#define KVG_ATTN_TILE_TOKS 32
+#endif
 
 /* One (token, head) unit of attention:
  *   out[hd] = softmax(scale * q[hd] · k[p]) over p < n_pos, weighting v[p],
@@ -70,6 +73,9 @@ void kvg_vec_erfc(float *y, const float *x, size_t n);
 
 #ifdef KVG_HAVE_AVX2
 KVG_SIMD_OPS_DECLARE(avx2)
+/* attention_avx2.c: kvg_attend_tile_avx2 on 512-bit registers (AVX-512F;
+ * only when kvg_matmul_avx512_active()): the same bits. */
+void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
 #define KVG_IF_AVX2(...) __VA_ARGS__
 #else
 #define KVG_IF_AVX2(...)
