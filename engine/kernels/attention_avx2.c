@@ -49,31 +49,37 @@ static void pack_kt(float *kt, const float *k, size_t nk, size_t nk_pad, size_t 
         }
 }
 
-/* One query's block: s[j] = scale * dot for j < nb (its causal window in
- * the block); the new running max m, the denominator l rescaled and grown by
- * this block's weights, s[j] = e^(s[j] - m) (0 from nb to the next multiple
- * of 8). Returns the factor e^(m_old - m) by which its accumulator must be
- * rescaled (1: nothing seen in this block, nothing changes). As
- * kvg_attend_scalar. */
+/* vp[j][0..hd) = v_j (row j at v + j * kv_stride) for j < nk. */
+static void pack_v(float *vp, const float *v, size_t nk, size_t hd, size_t kv_stride)
+{
+    for (size_t j = 0; j < nk; j++)
+        for (size_t c = 0; c < hd; c += 8) /* hd % 8 == 0: no call to memcpy per 64-float row */
+            _mm256_storeu_ps(vp + j * hd + c, _mm256_loadu_ps(v + j * kv_stride + c));
+}
+
+/* One query's block: s[j] for j < nb (its causal window in the block) holds
+ * the dot products q . k_j. Updates the running max m of the scaled scores
+ * and the denominator l (rescaled, plus this block's weights) and sets
+ * s[j] = e^(scale * s[j] - m) (one rounding: an FMA), 0 from nb to the next
+ * multiple of 8. Returns the factor e^(m_old - m) by which its accumulator
+ * must be rescaled (1: nothing seen in this block, nothing changes). The
+ * algorithm of kvg_attend_scalar. */
 static float softmax_row(float *s, size_t nb, float scale, float *m, float *l)
 {
     if (!nb)
         return 1.0f;
     for (size_t j = nb; j % VF_N; j++) /* pad to whole vectors: weight e^-inf = 0 */
         s[j] = -INFINITY;
-    const vf sv = vf_set1(scale);
     vf vmax = vf_set1(-INFINITY);
-    for (size_t j = 0; j < nb; j += VF_N) {
-        vf x = vf_mul(vf_load(s + j), sv);
-        vf_store(s + j, x);
-        vmax = vf_max(vmax, x);
-    }
-    const float bmax = vf_hmax(vmax), m_new = bmax > *m ? bmax : *m;
+    for (size_t j = 0; j < nb; j += VF_N)
+        vmax = vf_max(vmax, vf_load(s + j));
+    /* scale > 0 and rounding is monotonic: max(scale * s) = scale * max(s) */
+    const float bmax = vf_hmax(vmax) * scale, m_new = bmax > *m ? bmax : *m;
     const float corr = expf(*m - m_new); /* 0 on the first block (m = -inf) */
-    const vf mv = vf_set1(m_new);
+    const vf sv = vf_set1(scale), neg_m = vf_set1(-m_new);
     vf lsum = vf_set1(0.0f);
     for (size_t j = 0; j < nb; j += VF_N) {
-        vf p = vf_exp(vf_sub(vf_load(s + j), mv));
+        vf p = vf_exp(vf_fma(vf_load(s + j), sv, neg_m));
         vf_store(s + j, p);
         lsum = vf_add(lsum, p);
     }
@@ -135,7 +141,7 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 #include "attention_blocked.h"
 
 typedef void attend_run_fn(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *kt,
-                           float (*s)[KVG_ATTN_BLOCK]);
+                           float *vp, float (*s)[KVG_ATTN_BLOCK]);
 
 /* Splits the tile into runs of units that share their K and V rows (a
  * tile may hold tokens of two sequences) and attends each run. */
@@ -143,11 +149,12 @@ static void attend_tile(attend_run_fn *run, const kvg_attn_query *u, size_t n, s
                         float scale)
 {
     _Alignas(64) float kt[KVG_ATTN_SIMD_MAX_HD * KVG_ATTN_BLOCK]; /* [hd][block]: the packed keys */
+    _Alignas(64) float vp[KVG_ATTN_BLOCK * KVG_ATTN_SIMD_MAX_HD]; /* [block][hd]: the packed values */
     _Alignas(64) float s[KVG_ATTN_TILE][KVG_ATTN_BLOCK];          /* per unit: scores, then weights */
     for (size_t i0 = 0, i1; i0 < n; i0 = i1) {
         for (i1 = i0 + 1; i1 < n && u[i1].k == u[i0].k && u[i1].v == u[i0].v; i1++)
             ;
-        run(u + i0, i1 - i0, hd, kv_stride, scale, kt, s);
+        run(u + i0, i1 - i0, hd, kv_stride, scale, kt, vp, s);
     }
 }
 

@@ -8,7 +8,8 @@
  *   av_zero(), av_load(p), av_store(p, x), av_set1(x), av_mul(a, b),
  *   av_fma(a, b, c) = a*b + c (one rounding)
  *   AB_MR_S, AB_MR_PV  queries per register block of the two products
- * and provides before it: pack_kt, softmax_row, finish_rows (shared, 256-bit).
+ * and provides before it: pack_kt, pack_v, softmax_row, finish_rows (shared,
+ * 256-bit).
  *
  * A run: units that read the same K/V rows (one kv head of one sequence).
  * Per key block of KVG_ATTN_BLOCK positions starting at b0 = 0, 64, ...:
@@ -16,6 +17,9 @@
  *   2. S[r][j] = q_r . k_j for every query r and key j of the block: a GEMM
  *      with keys along the vector lanes, AB_MR_S queries x 4 vectors of keys
  *      in registers, one FMA chain over i = 0..hd-1 per (query, key);
+ *      The block's V rows are copied to consecutive memory (pack_v): cache
+ *      rows lie n_kv * hd floats apart, a stride that maps them onto a few
+ *      L1 sets, and P·V reads every row once per register block;
  *   3. per query, its causal window, the running max/denominator and the
  *      weights e^(s - m) (softmax_row);
  *   4. out[r][:] = out[r][:] * corr_r + sum_j P[r][j] V[j][:]: a GEMM with
@@ -98,12 +102,19 @@ AB_FN(pv_block)(const kvg_attn_query *u, const float (*p)[KVG_ATTN_BLOCK], const
     default: call(mr, 4); break;                                                                                   \
     }
 
-/* Scores of the n queries of a run against the packed block's nkv vectors of keys. */
+/* Scores of the n queries of a run against the packed block (query r sees
+ * its keys j < nb[r]; a register block computes the vectors of keys its
+ * queries see, the causal rest is skipped). */
 static AB_TARGET void AB_FN(scores)(float (*s)[KVG_ATTN_BLOCK], const kvg_attn_query *u, size_t n, const float *kt,
-                                    size_t hd, size_t nkv)
+                                    const size_t *nb, size_t hd)
 {
     for (size_t r0 = 0; r0 < n; r0 += AB_MR_S) {
         const size_t mr = n - r0 < AB_MR_S ? n - r0 : AB_MR_S;
+        size_t nk = 0;
+        for (size_t r = r0; r < r0 + mr; r++)
+            if (nb[r] > nk)
+                nk = nb[r];
+        const size_t nkv = (nk + AV_N - 1) / AV_N;
         for (size_t c = 0; c < nkv; c += AB_NV) {
             const size_t nv = nkv - c < AB_NV ? nkv - c : AB_NV;
 #define CALL(MR, NV) AB_FN(scores_block)(s + r0, u + r0, kt, hd, c * AV_N, MR, NV)
@@ -172,9 +183,9 @@ static AB_TARGET void AB_FN(weighted_v)(const kvg_attn_query *u, size_t n, const
 }
 
 /* One run (n <= KVG_ATTN_TILE units sharing k and v), all key blocks.
- * kt: scratch [hd][KVG_ATTN_BLOCK]; s: scratch [n][KVG_ATTN_BLOCK]. */
+ * Scratch: kt [hd][KVG_ATTN_BLOCK], vp [KVG_ATTN_BLOCK][hd], s [n][KVG_ATTN_BLOCK]. */
 static AB_TARGET void AB_FN(attend_run)(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale,
-                                        float *kt, float (*s)[KVG_ATTN_BLOCK])
+                                        float *kt, float *vp, float (*s)[KVG_ATTN_BLOCK])
 {
     float m[KVG_ATTN_TILE], l[KVG_ATTN_TILE], corr[KVG_ATTN_TILE]; /* per unit */
     size_t nb[KVG_ATTN_TILE], max_pos = 0;                           /* nb: positions of the block it sees */
@@ -196,11 +207,11 @@ static AB_TARGET void AB_FN(attend_run)(const kvg_attn_query *u, size_t n, size_
         }
         const size_t nkv = (nk + AV_N - 1) / AV_N;
         pack_kt(kt, u[0].k + b0 * kv_stride, nk, nkv * AV_N, hd, kv_stride);
-        AB_FN(scores)(s, u, n, kt, hd, nkv);
+        AB_FN(scores)(s, u, n, kt, nb, hd);
         for (size_t i = 0; i < n; i++)
             corr[i] = softmax_row(s[i], nb[i], scale, &m[i], &l[i]);
-        AB_FN(weighted_v)(u, n, (const float (*)[KVG_ATTN_BLOCK])s, corr, nb, u[0].v + b0 * kv_stride, kv_stride,
-                          hd);
+        pack_v(vp, u[0].v + b0 * kv_stride, nk, hd, kv_stride);
+        AB_FN(weighted_v)(u, n, (const float (*)[KVG_ATTN_BLOCK])s, corr, nb, vp, hd, hd);
     }
     finish_rows(u, n, hd, l);
 }
