@@ -78,14 +78,13 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
     const size_t group = s->n_heads / s->n_kv;
     const float scale = (float)(1.0 / sqrt((double)hd));
     attend_tile_fn *attend = attend_for_path();
-    /* A tile: up to 8 consecutive tokens x the query heads of one kv head
-     * (split when a group is larger than a tile). Neighbouring tokens of a
-     * sequence and the heads of a group read the same K/V rows. */
+    /* A tile: consecutive tokens x the query heads of one kv head, at most
+     * KVG_ATTN_TILE units (a group larger than a tile is split). Neighbouring
+     * tokens of a sequence and the heads of a group read the same K/V rows:
+     * the x86-64 kernel packs each key block once per tile. */
     const size_t tile_heads = group < KVG_ATTN_TILE ? group : KVG_ATTN_TILE;
     const size_t head_parts = (group + tile_heads - 1) / tile_heads;
-    size_t tile_toks = KVG_ATTN_TILE / tile_heads;
-    if (tile_toks > KVG_ATTN_TILE_TOKS)
-        tile_toks = KVG_ATTN_TILE_TOKS;
+    const size_t tile_toks = KVG_ATTN_TILE / tile_heads;
     const size_t tok_tiles = (n_tok + tile_toks - 1) / tile_toks, per_tok_tile = (size_t)s->n_kv * head_parts;
     long n_tiles = (long)(tok_tiles * per_tok_tile);
     double work = (double)n_tok * s->n_heads * hd * s->max_pos; /* an upper bound: causal rows are shorter */

@@ -57,24 +57,34 @@ static void pack_v(float *vp, const float *v, size_t nk, size_t hd, size_t kv_st
             _mm256_storeu_ps(vp + j * hd + c, _mm256_loadu_ps(v + j * kv_stride + c));
 }
 
-/* One query's block: s[j] for j < nb (its causal window in the block) holds
- * the dot products q . k_j. Updates the running max m of the scaled scores
- * and the denominator l (rescaled, plus this block's weights) and sets
- * s[j] = e^(scale * s[j] - m) (one rounding: an FMA), 0 from nb to the next
- * multiple of 8. Returns the factor e^(m_old - m) by which its accumulator
- * must be rescaled (1: nothing seen in this block, nothing changes). The
- * algorithm of kvg_attend_scalar. */
-static float softmax_row(float *s, size_t nb, float scale, float *m, float *l)
+/* The softmax of one query's block, in two versions with the same bits:
+ * s[j] for j < nb (its causal window in the block) holds the dot products
+ * q . k_j. Updates the running max m of the scaled scores and the
+ * denominator l (rescaled, plus this block's weights), and sets
+ * s[j] = e^(scale * s[j] - m) (one rounding: an FMA), 0 from nb up to whole
+ * vectors. Returns the factor e^(m_old - m) by which its accumulator must
+ * be rescaled (1: nothing seen in this block, nothing changes). The
+ * algorithm of kvg_attend_scalar.
+ *
+ * The first pass, shared: pads s with -inf (weight 0) from nb to a multiple
+ * of pad (8 or 16) and returns the new running max. */
+static float block_max(float *s, size_t nb, size_t pad, float scale, float m)
 {
-    if (!nb)
-        return 1.0f;
-    for (size_t j = nb; j % VF_N; j++) /* pad to whole vectors: weight e^-inf = 0 */
+    for (size_t j = nb; j % pad; j++)
         s[j] = -INFINITY;
     vf vmax = vf_set1(-INFINITY);
     for (size_t j = 0; j < nb; j += VF_N)
         vmax = vf_max(vmax, vf_load(s + j));
     /* scale > 0 and rounding is monotonic: max(scale * s) = scale * max(s) */
-    const float bmax = vf_hmax(vmax) * scale, m_new = bmax > *m ? bmax : *m;
+    const float bmax = vf_hmax(vmax) * scale;
+    return bmax > m ? bmax : m;
+}
+
+static float softmax_row_256(float *s, size_t nb, float scale, float *m, float *l)
+{
+    if (!nb)
+        return 1.0f;
+    const float m_new = block_max(s, nb, VF_N, scale, *m);
     const float corr = expf(*m - m_new); /* 0 on the first block (m = -inf) */
     const vf sv = vf_set1(scale), neg_m = vf_set1(-m_new);
     vf lsum = vf_set1(0.0f);
@@ -83,6 +93,54 @@ static float softmax_row(float *s, size_t nb, float scale, float *m, float *l)
         vf_store(s + j, p);
         lsum = vf_add(lsum, p);
     }
+    *l = *l * corr + vf_hsum(lsum);
+    *m = m_new;
+    return corr;
+}
+
+#define TARGET_AVX512 __attribute__((target("avx512f")))
+
+/* vf_exp (vmath_simd.h) on 16 lanes: the same operations per lane, so the
+ * same bits. */
+static inline TARGET_AVX512 __m512 exp_512(__m512 x)
+{
+    const __m512 ln2_hi = _mm512_set1_ps(0.693359375f), ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504089f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, ln2_hi, xc);
+    r = _mm512_fnmadd_ps(n, ln2_lo, r);
+    __m512 p = _mm512_set1_ps(0.0013941108434f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.0083751263982f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.041666352897f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.16666415515f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.50000000471f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0000000377f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512 n1 = _mm512_roundscale_ps(_mm512_mul_ps(n, _mm512_set1_ps(0.5f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 n2 = _mm512_sub_ps(n, n1);
+    const __m512i bias = _mm512_set1_epi32(127);
+    __m512 f1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n1), bias), 23));
+    __m512 f2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n2), bias), 23));
+    __m512 y = _mm512_mul_ps(_mm512_mul_ps(p, f1), f2);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x); /* NaN stays NaN */
+}
+
+/* softmax_row_256 with the exponentials on 16 lanes; the denominator is
+ * summed in a second pass on 8 lanes, in softmax_row_256's order. */
+static TARGET_AVX512 float softmax_row_512(float *s, size_t nb, float scale, float *m, float *l)
+{
+    if (!nb)
+        return 1.0f;
+    const float m_new = block_max(s, nb, 16, scale, *m);
+    const float corr = expf(*m - m_new);
+    const __m512 sv = _mm512_set1_ps(scale), neg_m = _mm512_set1_ps(-m_new);
+    for (size_t j = 0; j < nb; j += 16)
+        _mm512_storeu_ps(s + j, exp_512(_mm512_fmadd_ps(_mm512_loadu_ps(s + j), sv, neg_m)));
+    vf lsum = vf_set1(0.0f);
+    for (size_t j = 0; j < nb; j += VF_N)
+        lsum = vf_add(lsum, vf_load(s + j));
     *l = *l * corr + vf_hsum(lsum);
     *m = m_new;
     return corr;
@@ -127,7 +185,7 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 
 /* 512-bit: 6 queries x 4 vectors = 24 accumulators of 32 zmm registers. */
 #define AB_FN(name) name##_512
-#define AB_TARGET __attribute__((target("avx512f")))
+#define AB_TARGET TARGET_AVX512
 #define av __m512
 #define AV_N 16
 #define av_zero() _mm512_setzero_ps()

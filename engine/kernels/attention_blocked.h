@@ -8,8 +8,8 @@
  *   av_zero(), av_load(p), av_store(p, x), av_set1(x), av_mul(a, b),
  *   av_fma(a, b, c) = a*b + c (one rounding)
  *   AB_MR_S, AB_MR_PV  queries per register block of the two products
- * and provides before it: pack_kt, pack_v, softmax_row, finish_rows (shared,
- * 256-bit).
+ * and provides before it: pack_kt, pack_v, finish_rows (shared, 256-bit) and
+ * AB_FN(softmax_row).
  *
  * A run: units that read the same K/V rows (one kv head of one sequence).
  * Per key block of KVG_ATTN_BLOCK positions starting at b0 = 0, 64, ...:
@@ -209,7 +209,7 @@ static AB_TARGET void AB_FN(attend_run)(const kvg_attn_query *u, size_t n, size_
         pack_kt(kt, u[0].k + b0 * kv_stride, nk, nkv * AV_N, hd, kv_stride);
         AB_FN(scores)(s, u, n, kt, nb, hd);
         for (size_t i = 0; i < n; i++)
-            corr[i] = softmax_row(s[i], nb[i], scale, &m[i], &l[i]);
+            corr[i] = AB_FN(softmax_row)(s[i], nb[i], scale, &m[i], &l[i]);
         pack_v(vp, u[0].v + b0 * kv_stride, nk, hd, kv_stride);
         AB_FN(weighted_v)(u, n, (const float (*)[KVG_ATTN_BLOCK])s, corr, nb, vp, hd, hd);
     }

@@ -24,10 +24,7 @@
 
 /* Units of attention whose key blocks are walked together (a tile): at
  * most this many, e.g. the heads of one kv group for a few tokens. */
-#define KVG_ATTN_TILE 32
-#ifndef KVG_ATTN_TILE_TOKS
-#define KVG_ATTN_TILE_TOKS 32
-#endif
+#define KVG_ATTN_TILE 64
 
 /* One (token, head) unit of attention:
  *   out[hd] = softmax(scale * q[hd] · k[p]) over p < n_pos, weighting v[p],
