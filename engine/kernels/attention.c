@@ -1,9 +1,11 @@
-/* attention.c — causal grouped-query attention over KV-cache rows. One
- * (token, head) pair is one unit of work; a tile of units (tokens x the
- * heads of a kv group) is computed by one thread from start to end, each
- * unit the same way whatever the tile, so results do not depend on the
- * thread count. A unit keeps only KVG_ATTN_BLOCK scores at a time (online
- * softmax, see kvg_attend_scalar), so memory does not grow with the window. */
+/* attention.c — causal grouped-query attention over KV-cache rows: the
+ * scalar reference and the driver. One (token, head) pair is one unit of
+ * work; a tile of units (tokens x the heads of a kv group) is computed by
+ * one thread from start to end, each unit the same way whatever the tile,
+ * so results do not depend on the thread count. A unit keeps only
+ * KVG_ATTN_BLOCK scores at a time (online softmax, see kvg_attend_scalar),
+ * so memory does not grow with the window. The tile kernels: x86-64
+ * attention_avx2.c (blocked GEMMs), AArch64 attention_simd.h. */
 #include <math.h>
 #include <string.h>
 
