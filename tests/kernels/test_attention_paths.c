@@ -84,9 +84,11 @@ static void attention_f64(const batch *b, double *out, double *bound)
             double *o = out + (t * H + h) * hd;
             for (size_t i = 0; i < hd; i++)
                 o[i] = 0;
-            for (size_t p = 0; p < n_pos; p++)
+            for (size_t p = 0; p < n_pos; p++) {
+                const double w = exp(sc[p] - max) / sum;
                 for (size_t i = 0; i < hd; i++)
-                    o[i] += exp(sc[p] - max) / sum * b->v[base + p * kvw + i];
+                    o[i] += w * b->v[base + p * kvw + i];
+            }
             /* f32 error bound, to first order, for |v| <= 1: each score is off
              * by <= hd u sum|q k| scale, so each weight by twice that
              * relatively (its exponent and the denominator's), plus the exp's
@@ -151,15 +153,16 @@ static void test_shape(uint32_t n_heads, uint32_t n_kv, uint32_t hd, size_t len_
 
 static int same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 
-/* Same bits on 1, 2 and 3 threads, on every path (units are never split). */
-static void test_threads(uint32_t n_heads, uint32_t n_kv, uint32_t hd, size_t len_a, size_t len_b)
+/* Same bits on 1, 2 and 3 threads, on every path (units are never split;
+ * the scalar path only when asked: it is slow under the sanitizers). */
+static void test_threads(uint32_t n_heads, uint32_t n_kv, uint32_t hd, size_t len_a, size_t len_b, int scalar)
 {
     batch b = make_batch(n_heads, n_kv, hd, len_a, len_b, 1);
     size_t n = b.n_tok * n_heads * hd;
     float *one = malloc(n * sizeof *one), *more = malloc(n * sizeof *more);
     kvg_kernel_path paths[3] = {KVG_PATH_SCALAR};
     int np = 1 + simd_paths(paths + 1);
-    for (int pi = 0; pi < np; pi++) {
+    for (int pi = !scalar; pi < np; pi++) {
         omp_set_num_threads(1);
         run(&b, paths[pi], one);
         for (int threads = 2; threads <= 3; threads++) {
@@ -175,14 +178,15 @@ static void test_threads(uint32_t n_heads, uint32_t n_kv, uint32_t hd, size_t le
 /* A unit's result does not depend on its tile: tokens scored one at a time
  * (n_tok = 1) and as part of a batch shifted by a few tokens (so the tiles
  * group them differently) give the same bits as the whole batch. */
-static void test_tile_independence(uint32_t n_heads, uint32_t n_kv, uint32_t hd, size_t len_a, size_t len_b)
+static void test_tile_independence(uint32_t n_heads, uint32_t n_kv, uint32_t hd, size_t len_a, size_t len_b,
+                                   int scalar)
 {
     batch b = make_batch(n_heads, n_kv, hd, len_a, len_b, 1);
     const size_t w = (size_t)n_heads * hd, n = b.n_tok * w;
     float *all = malloc(n * sizeof *all), *part = malloc(n * sizeof *part);
     kvg_kernel_path paths[3] = {KVG_PATH_SCALAR};
     int np = 1 + simd_paths(paths + 1);
-    for (int pi = 0; pi < np; pi++) {
+    for (int pi = !scalar; pi < np; pi++) {
         run(&b, paths[pi], all);
         for (size_t t = 0; t < b.n_tok; t += 7) { /* alone */
             CHECK_INT(0, kvg_attention(part, b.q + t * w, b.k, b.v, b.row0 + t, b.pos + t, 1, &b.s));
@@ -254,17 +258,17 @@ int main(void)
             test_shape(heads[hi][0], heads[hi][1], heads[hi][2], lens[li][0], lens[li][1], 1);
         }
     /* long windows (up to 600 positions), one shape per group size */
-    test_shape(12, 12, 64, 600, 3, 1);
-    test_shape(6, 2, 32, 37, 521, 1);
-    test_shape(8, 1, 64, 300, 77, 1);
+    test_shape(2, 2, 64, 600, 3, 1);
+    test_shape(3, 1, 32, 37, 521, 1);
+    test_shape(8, 1, 64, 200, 77, 1);
     test_large_scores();
     test_growing_scores(4, 4, 64);
     test_growing_scores(6, 2, 32);
-    static const uint32_t bit_heads[][3] = {{12, 12, 64}, {9, 3, 64}, {32, 4, 64}, {2, 2, 80}, {4, 1, 128}, {3, 1, 40}};
+    static const uint32_t bit_heads[][3] = {{4, 4, 64}, {9, 3, 64}, {16, 2, 64}, {2, 2, 80}, {4, 1, 128}, {3, 1, 40}};
     for (size_t hi = 0; hi < sizeof bit_heads / sizeof bit_heads[0]; hi++) {
         const uint32_t *h = bit_heads[hi];
-        test_threads(h[0], h[1], h[2], 150, 70);
-        test_tile_independence(h[0], h[1], h[2], 140, 75);
+        test_threads(h[0], h[1], h[2], 150, 70, hi == 1);
+        test_tile_independence(h[0], h[1], h[2], 140, 75, hi == 1);
         test_avx512_same_bits(h[0], h[1], h[2], 300, 41);
     }
     return kvg_test_end();
