@@ -25,14 +25,23 @@
  * W is [n_out, n_in] row-major in wtype (f32, f16, bf16, or q8_0 / q4_0
  * blocks of 32 along each row), like torch nn.Linear's weight; b is [n_out]
  * f32 or NULL. y must not alias x.
- * Paths: the scalar reference (matmul.c), AVX2 and NEON (matmul_avx2.c,
- * matmul_neon.c on the blocked GEMM of matmul_blocked.h). Every dtype is
- * converted to f32 once per weight per call (while packing); activations
- * stay f32 (no integer dot products). On the SIMD paths each output is one
+ * f32 / f16 / bf16 weights: paths are the scalar reference (matmul.c), AVX2
+ * and NEON (matmul_avx2.c, matmul_neon.c on the blocked GEMM of
+ * matmul_blocked.h); W is converted to f32 once per weight per call (while
+ * packing) and activations stay f32. On the SIMD paths each output is one
  * FMA chain over k in increasing order, then + bias, so a token's outputs
  * have the same bits whatever the batch size or thread count; the paths
  * differ from each other by f32 rounding only (bound: tests/kernels/
  * test_matmul_paths.c).
+ * q8_0 / q4_0 weights: integer dot products (matmul_qdot.h has the exact
+ * math). Each token's row of x is quantized to 8 bits per 32-element block
+ * (dx = max|x| / 127, qx = rint(x * 127 / max|x|)); each block's integer dot
+ * product isum with the weight block is exact, and y = the f32 chain
+ * acc = fmaf(dw * dx, isum, acc) over blocks in order, + bias. Every path
+ * (scalar, AVX2 vpmaddubsw, NEON: the scalar reference for now), batch size,
+ * thread count and slice of W's rows gives the same bits (tests/kernels/
+ * test_matmul_qdot.c). The activation quantization adds an error of at most
+ * dx / 2 per element to what f32 activations would give.
  * Returns 0, or -1 for an unsupported wtype or a quantized wtype with
  * n_in % 32 != 0 (nothing written), or when scratch memory runs out. */
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,

@@ -16,6 +16,7 @@
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "matmul_blocked.h"
+#include "matmul_qdot.h"
 
 enum { ROWS = 16, LANES = 8 };
 
@@ -153,6 +154,8 @@ int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const f
         return -1; /* quantized rows are whole 32-element blocks */
     if (n_in == 0) /* y = b: no k blocks for the blocked paths to run */
         return matmul_scalar(y, x, w, wtype, b, n_tok, n_in, n_out);
+    if (wtype == KVG_DTYPE_Q8_0 || wtype == KVG_DTYPE_Q4_0) /* integer dot products, every path */
+        return kvg_matmul_qdot(y, x, w, wtype, b, n_tok, n_in, n_out);
     switch (kvg_kernel_path_get()) {
 #ifdef KVG_HAVE_AVX2
     case KVG_PATH_AVX2:

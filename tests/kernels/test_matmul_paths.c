@@ -4,11 +4,13 @@
  * blocking (MC = 96 tokens; one k block up to n_in = 768, else blocks of 256;
  * 128-256 outputs per packed block), n_in arbitrary for float weights and
  * whole 32-blocks for quantized ones, n_out not a multiple of 16 or 32, with
- * and without bias, for f32 / f16 / bf16 / q8_0 / q4_0 weights.
+ * and without bias, for f32 / f16 / bf16 weights. (q8_0 / q4_0 weights
+ * take integer dot products with quantized activations: their exact bits
+ * are tested in test_matmul_qdot.c; here only their refusals.)
  * Plus: the result bits do not depend on the thread count.
  *
- * Tolerance. Every path dequantizes a weight exactly (an f16/bf16 value, or
- * an f16 scale times a small integer, is exact in f32), so the paths differ
+ * Tolerance. Every path converts a weight exactly (an f16/bf16 value is
+ * exact in f32), so the paths differ
  * only in the order they add the n_in products in f32. Any order of n
  * rounded multiply-adds has |error| <= gamma * (sum_k |x_k w_k| + |b|) with
  * gamma = (n + 2) u, u = 2^-24 (the standard forward bound for recursive
@@ -68,7 +70,7 @@ static void free_weight(weight *w)
     free(w->f32);
 }
 
-static const kvg_dtype dtypes[] = {KVG_DTYPE_F32, KVG_DTYPE_F16, KVG_DTYPE_BF16, KVG_DTYPE_Q8_0, KVG_DTYPE_Q4_0};
+static const kvg_dtype dtypes[] = {KVG_DTYPE_F32, KVG_DTYPE_F16, KVG_DTYPE_BF16};
 /* Every implementation: the paths, and the AVX2 path's GEMM on 256-bit and
  * on 512-bit (AVX-512F) registers. */
 static const struct variant {
@@ -90,8 +92,6 @@ static int use_variant(size_t v)
         return -1;
     return kvg_kernel_path_set(variants[v].path);
 }
-
-static int is_quantized(kvg_dtype t) { return t == KVG_DTYPE_Q8_0 || t == KVG_DTYPE_Q4_0; }
 
 /* Runs one shape on every available path; compares each with the double
  * reference and with the scalar path. Returns the number of elements out of
@@ -149,14 +149,11 @@ static int check_shape(kvg_dtype wtype, size_t n_tok, size_t n_in, size_t n_out,
 static void test_shapes(void)
 {
     static const size_t toks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 97};
-    static const size_t ins_float[] = {1, 3, 7, 8, 17, 64, 100, 255, 256, 300, 520, 768, 777};
-    static const size_t ins_quant[] = {32, 64, 96, 256, 288, 544, 768, 800};
+    static const size_t ins[] = {1, 3, 7, 8, 17, 64, 100, 255, 256, 300, 520, 768, 777};
     static const size_t outs[] = {1, 5, 16, 17, 31, 33, 100, 300};
     const size_t n_toks = sizeof toks / sizeof *toks, n_outs = sizeof outs / sizeof *outs;
     for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++) {
-        int q = is_quantized(dtypes[d]);
-        const size_t *ins = q ? ins_quant : ins_float;
-        size_t n_ins = q ? sizeof ins_quant / sizeof *ins_quant : sizeof ins_float / sizeof *ins_float;
+        const size_t n_ins = sizeof ins / sizeof *ins;
         int bad = 0;
         for (size_t ti = 0; ti < n_toks; ti++)
             for (size_t ki = 0; ki < n_ins; ki++) {
@@ -167,7 +164,7 @@ static void test_shapes(void)
                 bad += check_shape(dtypes[d], toks[ti], ins[ki], n_out, (int)((ti + ki) % 2));
             }
         /* One shape that crosses every block boundary at once. */
-        bad += check_shape(dtypes[d], 101, q ? 800 : 790, 275, 1);
+        bad += check_shape(dtypes[d], 101, 790, 275, 1);
         CHECK_INT(0, bad);
     }
 }
@@ -254,7 +251,7 @@ static void test_batch_independence(void)
     for (size_t i = 0; i < OUT; i++)
         b[i] = uniform();
     for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++) {
-        size_t IN = is_quantized(dtypes[d]) ? 800 : 801; /* several k blocks; a ragged k tail for float types */
+        size_t IN = 801; /* several k blocks and a ragged k tail */
         weight w = make_weight(dtypes[d], IN, OUT);
         for (size_t p = 0; p < N_VARIANTS; p++) {
             if (use_variant(p) != 0)
@@ -285,8 +282,7 @@ static void test_avx512_same_bits(void)
     for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
             size_t n_tok = shapes[s][0], n_in = shapes[s][1], n_out = shapes[s][2];
-            if (!is_quantized(dtypes[d]))
-                n_in -= 3; /* a ragged k tail too */
+            n_in -= 3; /* a ragged k tail too */
             weight w = make_weight(dtypes[d], n_in, n_out);
             float *x = malloc(n_tok * n_in * sizeof *x), *b = malloc(n_out * sizeof *b);
             float *y256 = malloc(n_tok * n_out * sizeof *y256), *y512 = malloc(n_tok * n_out * sizeof *y512);

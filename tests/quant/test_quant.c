@@ -19,7 +19,11 @@
  *    from the same run through the residual hook), |logit_v - W_v . h| <=
  *    sum over blocks b of err_b * sum_{j in b} |h_j| (+ float rounding),
  *    with err_b = d_b / 2 for q8_0 and |d_b| (1 + 2^-8) for q4_0 (SPEC §4),
- *    d_b the block's stored scale and W the f32 weights;
+ *    d_b the block's stored scale and W the f32 weights; plus, because the
+ *    engine multiplies q8_0 / q4_0 weights with activations quantized to
+ *    8 bits per 32-block (engine/kernels/matmul_qdot.h: h^_j = dx_b qx_j,
+ *    dx_b = max_{j in b} |h_j| / 127, |h_j - h^_j| <= dx_b / 2 up to f32
+ *    rounding), sum over blocks of 0.501 dx_b * sum_{j in b} (|W_vj| + err_b);
  *  - the engine still refuses a quantized or f16 norm (f32 only). */
 #include <stdlib.h>
 #include <unistd.h>
@@ -372,7 +376,7 @@ static double output_bound_ratio(const char *f32_path, const char *q_path)
         const kvg_dtype qt = mq->output.type;
         const kvg_dtype_traits *tr = kvg_dtype_get(qt);
         const double f = qt == KVG_DTYPE_Q8_0 ? 0.5 : qt == KVG_DTYPE_Q4_0 ? 1 + 1.0 / 256 : 0;
-        double *h = malloc(d * sizeof *h);
+        double *h = malloc(d * sizeof *h), *hmax = malloc((d / 32 + 1) * sizeof *hmax);
         worst = 0;
         for (size_t t = 0; t < NSEQ; t++) {
             /* h = Norm_out(x), in double, from SPEC §9's formulas. */
@@ -387,6 +391,8 @@ static double output_bound_ratio(const char *f32_path, const char *q_path)
             double inv = 1 / sqrt(var / (double)d + c->norm_eps);
             for (size_t j = 0; j < d; j++)
                 h[j] = (x[j] - mean) * inv * mf->out_norm[j] + (rms ? 0 : mf->out_norm_b[j]);
+            for (size_t j = 0; j < d; j++) /* the activation blocks' largest magnitudes */
+                hmax[j / 32] = j % 32 == 0 ? fabs(h[j]) : fmax(hmax[j / 32], fabs(h[j]));
             for (size_t v = 0; v < V; v++) {
                 double ref = 0, bound = 0, mag = 0;
                 const unsigned char *blocks = (const unsigned char *)mq->output.data + v * (d / 32) * tr->block_bytes;
@@ -395,7 +401,10 @@ static double output_bound_ratio(const char *f32_path, const char *q_path)
                     mag += fabs((double)w[v * d + j] * h[j]);
                     if (f > 0) {
                         const unsigned char *blk = blocks + j / 32 * tr->block_bytes;
-                        bound += f * fabs(kvg_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8))) * fabs(h[j]);
+                        double err = f * fabs(kvg_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)));
+                        /* 0.501: rint's half step plus the f32 roundings of x * (127 / amax) and amax / 127 */
+                        double dx = 0.501 * hmax[j / 32] / 127;
+                        bound += err * fabs(h[j]) + dx * (fabs((double)w[v * d + j]) + err);
                     }
                 }
                 /* Float rounding: the engine's norm and f32 dot products, ~d ulps of the magnitudes. */
@@ -404,6 +413,7 @@ static double output_bound_ratio(const char *f32_path, const char *q_path)
             }
         }
         free(h);
+        free(hmax);
     }
     kvg_tf_state_free(s);
     free(logits);

@@ -59,7 +59,9 @@ static void test_matmul(void)
 
 /* Quantized weights laid out by hand from the block definitions
  * (format/SPEC.md §4): scale 0.5 (binary16 0x3800), so every weight is
- * exact and y must equal the double-precision sum. */
+ * exact. The activations are integers in [-127, 127] with 127 in every
+ * 32-block, so their 8-bit block quantization (scale 127/127 = 1) is exact
+ * too, and y must equal the double-precision sum. */
 static void test_matmul_quantized(void)
 {
     enum { T = 3, IN = 64, OUT = 5 };
@@ -67,7 +69,7 @@ static void test_matmul_quantized(void)
     kvg_block_q8_0 w8[OUT * IN / 32];
     kvg_block_q4_0 w4[OUT * IN / 32];
     for (int i = 0; i < T * IN; i++)
-        X[i] = (float)((i * 7) % 13) - 6.0f;
+        X[i] = i % 32 == 5 ? 127.0f : (float)((i * 37) % 255) - 127.0f;
     for (int b = 0; b < OUT * IN / 32; b++) {
         w8[b].d = w4[b].d = 0x3800;
         for (int j = 0; j < 32; j++)

@@ -1,0 +1,55 @@
+/* matmul_qdot.h — kvg_matmul for q8_0 / q4_0 weights with integer dot
+ * products (internal to engine/kernels).
+ *
+ * The math (every path computes exactly this, so every path, batch size and
+ * thread count gives the same bits):
+ *  1. each token's row x[0..n_in) is quantized per 32-element block b:
+ *       amax = max |x_k|, dx = amax / 127, inv = amax ? 127 / amax : 0,
+ *       qx_k = rint(x_k * inv) as int8 (in [-127, 127]), sx = sum_k qx_k;
+ *  2. a weight block is an f16 scale dw and 32 integers qw (q8_0: int8;
+ *     q4_0: nibble - 8, low nibbles are k < 16, high nibbles k >= 16);
+ *  3. isum = sum_k qw_k qx_k, exact in int32 (any method: it is an integer);
+ *  4. acc = 0; for b in increasing order: acc = fmaf(dw_b * dx_b, (float)isum_b, acc);
+ *     y = acc + bias (no bias: y = acc).
+ * Non-finite x: the affected token's outputs are unspecified (no UB, no crash). */
+#ifndef KVG_MATMUL_QDOT_H
+#define KVG_MATMUL_QDOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvg_dtype.h"
+
+/* A batch of activations quantized per 32-element block (step 1). */
+typedef struct kvg_qact {
+    const int8_t *q;  /* [n_tok][n_in] qx */
+    const float *d;   /* [n_tok][n_blocks] dx */
+    const int32_t *s; /* [n_tok][n_blocks] sx */
+    size_t n_in, n_blocks;
+} kvg_qact;
+
+/* Bytes of scratch kvg_matmul_qdot needs for the quantized activations of
+ * n_tok tokens: n_tok * (n_in + 8 * n_in / 32). */
+size_t kvg_qact_bytes(size_t n_tok, size_t n_in);
+
+/* Quantizes x[n_tok][n_in] (n_in % 32 == 0) into scratch (kvg_qact_bytes,
+ * 4-byte aligned) and describes it in *qa. Tokens are split over threads
+ * when the batch is large. */
+void kvg_qact_quantize(kvg_qact *qa, void *scratch, const float *x, size_t n_tok, size_t n_in);
+
+/* kvg_matmul for wtype Q8_0 / Q4_0 (n_in % 32 == 0, n_in > 0, checked by the
+ * caller) on the current kernel path. Returns 0, or -1 when scratch memory
+ * runs out. */
+int kvg_matmul_qdot(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                    size_t n_in, size_t n_out);
+
+#ifdef KVG_HAVE_AVX2
+/* matmul_qdot_avx2.c: the product of quantized activations with q8_0 /
+ * q4_0 weights on AVX2 (vpmaddubsw), or on AVX-512 VNNI when
+ * kvg_matmul_avx512_active() and the CPU has it. Same bits as the scalar
+ * reference. Returns 0, or -1 when scratch memory runs out. */
+int kvg_matmul_qdot_avx2(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                         size_t n_out);
+#endif
+
+#endif
