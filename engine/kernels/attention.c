@@ -1,9 +1,11 @@
-/* attention.c — causal grouped-query attention over KV-cache rows. One
- * (token, head) pair is one unit of work; a tile of units (tokens x the
- * heads of a kv group) is computed by one thread from start to end, each
- * unit the same way whatever the tile, so results do not depend on the
- * thread count. A unit keeps only KVG_ATTN_BLOCK scores at a time (online
- * softmax, see kvg_attend_scalar), so memory does not grow with the window. */
+/* attention.c — causal grouped-query attention over KV-cache rows: the
+ * scalar reference and the driver. One (token, head) pair is one unit of
+ * work; a tile of units (tokens x the heads of a kv group) is computed by
+ * one thread from start to end, each unit the same way whatever the tile,
+ * so results do not depend on the thread count. A unit keeps only
+ * KVG_ATTN_BLOCK scores at a time (online softmax, see kvg_attend_scalar),
+ * so memory does not grow with the window. The tile kernels: x86-64
+ * attention_avx2.c (blocked GEMMs), AArch64 attention_simd.h. */
 #include <math.h>
 #include <string.h>
 
@@ -60,7 +62,7 @@ static attend_tile_fn *attend_for_path(void)
 {
     switch (kvg_kernel_path_get()) {
     case KVG_PATH_AVX2:
-        KVG_IF_AVX2(return kvg_attend_tile_avx2;)
+        KVG_IF_AVX2(return kvg_matmul_avx512_active() ? kvg_attend_tile_avx512 : kvg_attend_tile_avx2;)
         break;
     case KVG_PATH_NEON:
         KVG_IF_NEON(return kvg_attend_tile_neon;)
@@ -78,14 +80,13 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
     const size_t group = s->n_heads / s->n_kv;
     const float scale = (float)(1.0 / sqrt((double)hd));
     attend_tile_fn *attend = attend_for_path();
-    /* A tile: up to 8 consecutive tokens x the query heads of one kv head
-     * (split when a group is larger than a tile). Neighbouring tokens of a
-     * sequence and the heads of a group read the same K/V rows. */
+    /* A tile: consecutive tokens x the query heads of one kv head, at most
+     * KVG_ATTN_TILE units (a group larger than a tile is split). Neighbouring
+     * tokens of a sequence and the heads of a group read the same K/V rows:
+     * the x86-64 kernel packs each key block once per tile. */
     const size_t tile_heads = group < KVG_ATTN_TILE ? group : KVG_ATTN_TILE;
     const size_t head_parts = (group + tile_heads - 1) / tile_heads;
-    size_t tile_toks = KVG_ATTN_TILE / tile_heads;
-    if (tile_toks > 8)
-        tile_toks = 8;
+    const size_t tile_toks = KVG_ATTN_TILE / tile_heads;
     const size_t tok_tiles = (n_tok + tile_toks - 1) / tile_toks, per_tok_tile = (size_t)s->n_kv * head_parts;
     long n_tiles = (long)(tok_tiles * per_tok_tile);
     double work = (double)n_tok * s->n_heads * hd * s->max_pos; /* an upper bound: causal rows are shorter */

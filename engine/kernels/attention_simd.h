@@ -1,5 +1,6 @@
-/* attention_simd.h — attention units on vector lanes (body for ops_avx2.c /
- * ops_neon.c; see ops_simd.h and kvg_attend_scalar, whose online-softmax
+/* attention_simd.h — attention units on vector lanes (body for ops_neon.c;
+ * x86-64 has the blocked kernel of attention_avx2.c; see ops_simd.h and
+ * kvg_attend_scalar, whose online-softmax
  * algorithm and block size this follows). A tile of units (the heads of one
  * kv group, several tokens) walks the key blocks together: block b of every
  * unit, then block b + 1, so the block's K and V rows come from the cache

@@ -50,8 +50,9 @@
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                size_t n_in, size_t n_out);
 
-/* x86-64: the AVX2 path's batch GEMM uses 512-bit registers (AVX-512F) when
- * this CPU has them; the results have the same bits either way. Setting the
+/* x86-64: the AVX2 path's batch GEMM (and attention) uses 512-bit
+ * registers (AVX-512F) when this CPU has them; the results have the same
+ * bits either way. Setting the
  * environment variable KVG_MATMUL_AVX512=0 before the first product, or
  * kvg_matmul_set_avx512(0) between products, keeps it to 256-bit (tests,
  * benchmarks). For q8_0 / q4_0 weights the switch also decides between
@@ -133,10 +134,17 @@ void kvg_add(float *x, const float *y, size_t n);
  * Token t attends to positions 0..pos[t] of its sequence; head h reads kv
  * head h / (n_heads / n_kv). Scores are scaled by 1/sqrt(head_dim). The
  * softmax is computed online over blocks of 64 positions (running max and
- * denominator, flash-attention style): numerically stable, and each
- * (token, head) unit needs 64 floats of scratch (on the stack) whatever the
- * window. Threads take (token, head) units; results do not depend on the
- * thread count. Returns 0 (it cannot fail; int kept for callers). */
+ * denominator, flash-attention style): numerically stable, and the scratch
+ * does not grow with the window: 64 floats per (token, head) unit, and on
+ * x86-64 the key and value block packed once per tile (2 x 64 x head_dim
+ * floats), all on the calling thread's stack. There, a tile (up to 64
+ * units: consecutive tokens x the heads of one kv group) computes its
+ * scores and weighted values as small register-blocked GEMMs, on 512-bit
+ * registers when kvg_matmul_avx512_active() (KVG_MATMUL_AVX512=0 keeps it
+ * to 256-bit; the same bits). Each unit's result is computed the same way
+ * whatever its tile and thread: the same bits for any thread count, and
+ * for a token scored alone or in a batch. Returns 0 (it cannot fail; int
+ * kept for callers). */
 typedef struct kvg_attn_shape {
     uint32_t n_heads, n_kv, head_dim;
     uint32_t max_pos; /* > every pos[t]: bounds the work (decides whether threads pay) */

@@ -17,14 +17,17 @@
 /* Key positions whose scores one attention unit holds at a time: its whole
  * scratch, whatever the window length. A multiple of every VF_N. */
 #define KVG_ATTN_BLOCK 64
-/* The SIMD attention keeps a head's query and accumulator in registers
- * (stack arrays) up to this head_dim, a multiple of 8; larger or ragged
- * head dims use the scalar unit. */
+/* The SIMD attention handles head dims up to this, multiples of 8 (NEON:
+ * a head's accumulator in stack arrays; x86-64: the packed key and value
+ * blocks, 2 x 64 x 256 floats = 128 KiB of stack); larger or ragged head
+ * dims use the scalar unit. */
 #define KVG_ATTN_SIMD_MAX_HD 256
 
 /* Units of attention whose key blocks are walked together (a tile): at
- * most this many, e.g. the heads of one kv group for a few tokens. */
-#define KVG_ATTN_TILE 32
+ * most this many, e.g. the heads of one kv group for several tokens. The
+ * x86-64 kernel packs each key block once per tile: larger tiles share it
+ * among more queries. */
+#define KVG_ATTN_TILE 64
 
 /* One (token, head) unit of attention:
  *   out[hd] = softmax(scale * q[hd] · k[p]) over p < n_pos, weighting v[p],
@@ -70,6 +73,9 @@ void kvg_vec_erfc(float *y, const float *x, size_t n);
 
 #ifdef KVG_HAVE_AVX2
 KVG_SIMD_OPS_DECLARE(avx2)
+/* attention_avx2.c: kvg_attend_tile_avx2 on 512-bit registers (AVX-512F;
+ * only when kvg_matmul_avx512_active()): the same bits. */
+void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
 #define KVG_IF_AVX2(...) __VA_ARGS__
 #else
 #define KVG_IF_AVX2(...)
