@@ -61,8 +61,9 @@ static void pack_panel(uint8_t *dst, float *dw, const void *w, kvg_dtype wtype, 
 /* The scalar quantizer's bits: the largest |x| does not depend on the order
  * it is taken in, amax / 127 and 127 / amax are the same scalar divisions,
  * x * inv is one f32 product per element, and vcvtps2dq rounds to nearest
- * even like rintf in the default rounding mode. (NaN / inf give unspecified
- * bytes, no fault: the contract leaves such tokens unspecified.) */
+ * even like rintf in the default rounding mode. (NaN / inf: unspecified
+ * values in [-127, 127], no fault; the contract leaves such tokens
+ * unspecified.) */
 void kvg_qact_row_avx2(int8_t *q, float *d, int32_t *s, const float *x, size_t n_blocks)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -78,8 +79,13 @@ void kvg_qact_row_avx2(int8_t *q, float *d, int32_t *s, const float *x, size_t n
         float amax = _mm_cvtss_f32(h);
         float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
         __m256 vi = _mm256_set1_ps(inv);
-        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], vi)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], vi));
-        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], vi)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], vi));
+        /* The clamp changes nothing for finite x (|x * inv| <= 127); NaN / inf
+         * (vcvtps2dq gives INT_MIN) stay in [-127, 127], so sx stays small and
+         * the kernels' sums cannot overflow. */
+        const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+#define QUANT8(v) _mm256_max_epi32(lo, _mm256_min_epi32(hi, _mm256_cvtps_epi32(_mm256_mul_ps(v, vi))))
+        __m256i i0 = QUANT8(v[0]), i1 = QUANT8(v[1]), i2 = QUANT8(v[2]), i3 = QUANT8(v[3]);
+#undef QUANT8
         /* sum of the 32 integers */
         __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
         __m128i t4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
