@@ -38,10 +38,13 @@
  * (dx = max|x| / 127, qx = rint(x * 127 / max|x|)); each block's integer dot
  * product isum with the weight block is exact, and y = the f32 chain
  * acc = fmaf(dw * dx, isum, acc) over blocks in order, + bias. Every path
- * (scalar, AVX2 vpmaddubsw, NEON: the scalar reference for now), batch size,
- * thread count and slice of W's rows gives the same bits (tests/kernels/
- * test_matmul_qdot.c). The activation quantization adds an error of at most
- * dx / 2 per element to what f32 activations would give.
+ * (scalar, AVX2 vpmaddubsw, AVX-512 VNNI vpdpbusd, NEON: the scalar
+ * reference for now), batch size, thread count and slice of W's rows gives
+ * the same bits (tests/kernels/test_matmul_qdot.c). The activation quantization adds an error of at most
+ * dx / 2 per element to what f32 activations would give. Scratch per call
+ * (freed before returning): n_tok * (n_in + 8 * n_in / 32) bytes for the
+ * quantized activations, plus per thread 4 packed panels of W, at most n_in * 68
+ * bytes (AVX2) or n_in * 72 bytes (AVX-512).
  * Returns 0, or -1 for an unsupported wtype or a quantized wtype with
  * n_in % 32 != 0 (nothing written), or when scratch memory runs out. */
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
@@ -52,7 +55,11 @@ int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const f
  * bits either way. Setting the
  * environment variable KVG_MATMUL_AVX512=0 before the first product, or
  * kvg_matmul_set_avx512(0) between products, keeps it to 256-bit (tests,
- * benchmarks). kvg_matmul_set_avx512 returns 0, or -1 (nothing changed) when
+ * benchmarks). For q8_0 / q4_0 weights the switch also decides between
+ * AVX512_VNNI vpdpbusd (on, where the CPU has VNNI) and pure AVX2 vpmaddubsw
+ * (off: no VNNI of any kind, AVX-VNNI included: the like-for-like
+ * comparison with llama.cpp's AVX2 build).
+ * kvg_matmul_set_avx512 returns 0, or -1 (nothing changed) when
  * asked for 512-bit where it is not available; kvg_matmul_avx512_active
  * says whether it is in use now (0 off x86-64 or without AVX-512F). */
 int kvg_matmul_set_avx512(int on);

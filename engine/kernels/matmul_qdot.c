@@ -20,7 +20,7 @@ enum { QK = 32, ROWS = 16 };
 size_t kvg_qact_bytes(size_t n_tok, size_t n_in) { return n_tok * (n_in + 8 * (n_in / QK)); }
 
 /* One token's row, block by block (matmul_qdot.h step 1). */
-static void quantize_row(int8_t *q, float *d, int32_t *s, const float *x, size_t n_blocks)
+static void quantize_row_scalar(int8_t *q, float *d, int32_t *s, const float *x, size_t n_blocks)
 {
     for (size_t blk = 0; blk < n_blocks; blk++, x += QK, q += QK) {
         float amax = 0.0f;
@@ -47,6 +47,11 @@ void kvg_qact_quantize(kvg_qact *qa, void *scratch, const float *x, size_t n_tok
     float *d = scratch;
     int32_t *s = (int32_t *)(d + n_tok * n_blocks);
     int8_t *q = (int8_t *)(s + n_tok * n_blocks);
+    kvg_qact_row_fn *quantize_row = quantize_row_scalar;
+#ifdef KVG_HAVE_AVX2
+    if (kvg_kernel_path_get() == KVG_PATH_AVX2)
+        quantize_row = kvg_qact_row_avx2;
+#endif
     long n = (long)n_tok;
 #pragma omp parallel for schedule(static) if ((double)n_tok * n_in >= KVG_PARALLEL_MIN_WORK)
     for (long t = 0; t < n; t++)

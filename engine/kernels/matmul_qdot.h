@@ -43,12 +43,29 @@ void kvg_qact_quantize(kvg_qact *qa, void *scratch, const float *x, size_t n_tok
 int kvg_matmul_qdot(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                     size_t n_in, size_t n_out);
 
+/* Quantizes one token's row of n_blocks 32-blocks (step 1): q[32 n_blocks],
+ * d[n_blocks], s[n_blocks]. */
+typedef void kvg_qact_row_fn(int8_t *q, float *d, int32_t *s, const float *x, size_t n_blocks);
+
 #ifdef KVG_HAVE_AVX2
+/* matmul_qdot_avx2.c: the row quantizer with the scalar one's bits. */
+kvg_qact_row_fn kvg_qact_row_avx2;
+
 /* matmul_qdot_avx2.c: the product of quantized activations with q8_0 /
- * q4_0 weights on AVX2 (vpmaddubsw), or on AVX-512 VNNI when
- * kvg_matmul_avx512_active() and the CPU has it. Same bits as the scalar
- * reference. Returns 0, or -1 when scratch memory runs out. */
+ * q4_0 weights on AVX2 (vpmaddubsw; only AVX2 instructions when the
+ * 512-bit switch is off, KVG_MATMUL_AVX512=0: no AVX-VNNI either), or on
+ * AVX-512 VNNI when kvg_matmul_avx512_active() and the CPU has it. Same
+ * bits as the scalar reference. Returns 0, or -1 when scratch memory runs
+ * out. */
 int kvg_matmul_qdot_avx2(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                         size_t n_out);
+
+/* matmul_qdot_avx512_avx2.c: the same product with AVX512_VNNI vpdpbusd on
+ * zmm registers (kvg_matmul_qdot_avx2 calls it when the 512-bit switch is on
+ * and kvg_matmul_qdot_vnni_cpu() says this CPU and OS run AVX512F, BW and
+ * VNNI). */
+int kvg_matmul_qdot_vnni_cpu(void);
+int kvg_matmul_qdot_vnni(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                          size_t n_out);
 #endif
 
