@@ -5,10 +5,19 @@
 //     query (a scoring batch), at the head shapes of GPT-2-124M (12 heads,
 //     head_dim 64), SmolLM-135M (9 heads over 3 kv heads, 64) and
 //     TinyLlama-1.1B (32 over 4, 64), for one layer. FLOPs counted: 4 head_dim
-//     per (query, head, visible position) — q·k and the weighted sum of v.
+//     per (query, head, visible position) — q·k and the weighted sum of v
+//     (the useful work: not the softmax, nor what the causal mask skips).
+//     Paths: 0 scalar, 1 AVX2 on 256-bit registers (KVG_MATMUL_AVX512=0),
+//     2 NEON, 3 AVX2 on 512-bit registers (AVX-512F CPUs; the same bits as 1);
+//     skipped when not available here.
+//     Counters: GFLOPS_core (flops / process CPU seconds), peak_frac (that /
+//     the single-thread FMA peak of the registers used: 256-bit for path 1,
+//     512-bit for path 3, measured in this process, fma_peak.h), GFLOPS_best
+//     and best_frac (the fastest single iteration: a shared machine's other
+//     load evicts caches between time slices, which the mean pays).
 //   BM_LogSumExp/<V>/<path>: log-sum-exp of 512 rows of V logits (GPT-2's
 //     50257, SmolLM's 49152), what scoring does at every position.
-// Paths: 0 scalar, 1 AVX2, 2 NEON (skipped when not available here).
+//     Paths: 0 scalar, 1 AVX2, 2 NEON.
 // Times are process CPU time (the machine is shared): run with OMP_NUM_THREADS=1
 // for per-core figures; see bench/README.md.
 #include <benchmark/benchmark.h>
@@ -17,6 +26,8 @@
 #include <cstdio>
 #include <random>
 #include <vector>
+
+#include "fma_peak.h"
 
 extern "C" {
 #include "kernels/kernel_path.h"
@@ -56,8 +67,17 @@ bool use_path(benchmark::State &state, int64_t p)
 void BM_Attention(benchmark::State &state)
 {
     const AttnModel &m = kModels[state.range(0)];
-    if (!use_path(state, state.range(1)))
+    const int64_t path = state.range(1);
+    const bool wide = path == 3; // AVX2 path on 512-bit registers
+    if (!use_path(state, wide ? int64_t(KVG_PATH_AVX2) : path))
         return;
+    if (path == 1 || wide) {
+        if (kvg_matmul_set_avx512(wide) != 0) {
+            state.SkipWithError("no AVX-512F on this machine");
+            return;
+        }
+        state.SetLabel(wide ? "avx2+avx512" : "avx2 (256-bit)");
+    }
     const size_t hd = m.head_dim, qw = m.n_heads * hd, kvw = m.n_kv * hd;
     std::vector<float> q = random_floats(kSeq * qw, 1), k = random_floats(kSeq * kvw, 2),
                        v = random_floats(kSeq * kvw, 3), out(kSeq * qw);
@@ -65,13 +85,27 @@ void BM_Attention(benchmark::State &state)
     for (uint32_t t = 0; t < kSeq; t++)
         pos[t] = t;
     kvg_attn_shape s = {m.n_heads, m.n_kv, m.head_dim, kSeq};
+    double best = 1e30, cpu = 0;
     for (auto _ : state) {
+        double c0 = kvg_bench::process_cpu_seconds();
         kvg_attention(out.data(), q.data(), k.data(), v.data(), row0.data(), pos.data(), kSeq, &s);
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
+        double c = kvg_bench::process_cpu_seconds() - c0;
+        cpu += c;
+        best = c < best ? c : best;
     }
+    if (path == 1 || wide)
+        kvg_matmul_set_avx512(0);
     double flops = 4.0 * m.n_heads * hd * (double)kSeq * (kSeq + 1) / 2;
-    state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
+    double peak = wide ? kvg_bench::fma_peak512_gflops_1thread() : kvg_bench::fma_peak_gflops_1thread();
+    const double gflops = flops * 1e-9 * (double)state.iterations() / cpu, gflops_best = flops * 1e-9 / best;
+    state.counters["GFLOPS_core"] = gflops;
+    state.counters["GFLOPS_best"] = gflops_best;
+    if (path != 0 && peak > 0) {
+        state.counters["peak_frac"] = gflops / peak;
+        state.counters["best_frac"] = gflops_best / peak;
+    }
     state.counters["tokens/s"] = benchmark::Counter((double)kSeq * state.iterations(), benchmark::Counter::kIsRate);
 }
 
@@ -96,7 +130,7 @@ void attention_args(benchmark::internal::Benchmark *b)
 {
     b->ArgNames({"model", "path"});
     for (int64_t m = 0; m < 3; m++)
-        for (int64_t p = 0; p < 3; p++)
+        for (int64_t p = 0; p < 4; p++)
             b->Args({m, p});
 }
 

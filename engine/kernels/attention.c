@@ -7,6 +7,7 @@
  * so memory does not grow with the window. The tile kernels: x86-64
  * attention_avx2.c (blocked GEMMs), AArch64 attention_simd.h. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops_simd.h"
@@ -50,13 +51,14 @@ void kvg_attend_scalar(const kvg_attn_query *u, size_t hd, size_t kv_stride, flo
         out[i] /= l;
 }
 
-void kvg_attend_tile_scalar(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale)
+void kvg_attend_tile_scalar(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *scratch)
 {
+    (void)scratch;
     for (size_t i = 0; i < n; i++)
         kvg_attend_scalar(&u[i], hd, kv_stride, scale);
 }
 
-typedef void attend_tile_fn(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
+typedef void attend_tile_fn(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *scratch);
 
 static attend_tile_fn *attend_for_path(void)
 {
@@ -71,6 +73,13 @@ static attend_tile_fn *attend_for_path(void)
         break;
     }
     return kvg_attend_tile_scalar;
+}
+
+size_t kvg_attend_scratch_floats(size_t hd)
+{
+    KVG_IF_AVX2(if (kvg_kernel_path_get() == KVG_PATH_AVX2) return kvg_attend_scratch_avx2(hd);)
+    (void)hd;
+    return 0;
 }
 
 int kvg_attention(float *out, const float *q, const float *k, const float *v, const uint32_t *row0,
@@ -90,23 +99,37 @@ int kvg_attention(float *out, const float *q, const float *k, const float *v, co
     const size_t tok_tiles = (n_tok + tile_toks - 1) / tile_toks, per_tok_tile = (size_t)s->n_kv * head_parts;
     long n_tiles = (long)(tok_tiles * per_tok_tile);
     double work = (double)n_tok * s->n_heads * hd * s->max_pos; /* an upper bound: causal rows are shorter */
+    const size_t scratch_n = kvg_attend_scratch_floats(hd);
+    int failed = 0;
     /* Tiles in token-major order, dealt round-robin: a causal batch's later
      * tokens have longer rows, so contiguous chunks would load threads unevenly. */
-#pragma omp parallel for schedule(static, 1) if (work >= KVG_PARALLEL_MIN_WORK)
-    for (long i = 0; i < n_tiles; i++) {
-        size_t t0 = (size_t)i / per_tok_tile * tile_toks, rest = (size_t)i % per_tok_tile;
-        size_t kvh = rest / head_parts, h0 = kvh * group + rest % head_parts * tile_heads;
-        size_t t_end = t0 + tile_toks < n_tok ? t0 + tile_toks : n_tok;
-        size_t h_end = h0 + tile_heads < (kvh + 1) * group ? h0 + tile_heads : (kvh + 1) * group;
-        kvg_attn_query units[KVG_ATTN_TILE];
-        size_t n = 0;
-        for (size_t t = t0; t < t_end; t++) {
-            const size_t base = (size_t)row0[t] * kv_width + kvh * hd;
-            for (size_t h = h0; h < h_end; h++)
-                units[n++] = (kvg_attn_query){q + t * q_width + h * hd, k + base, v + base,
-                                              out + t * q_width + h * hd, (size_t)pos[t] + 1};
+#pragma omp parallel if (work >= KVG_PARALLEL_MIN_WORK)
+    {
+        /* 64-byte aligned: the kernels' vector loads then do not straddle cache lines */
+        float *scratch = scratch_n ? aligned_alloc(64, (scratch_n * sizeof *scratch + 63) / 64 * 64) : NULL;
+        if (scratch_n && !scratch) {
+#pragma omp atomic write
+            failed = 1;
         }
-        attend(units, n, hd, kv_width, scale);
+#pragma omp for schedule(static, 1)
+        for (long i = 0; i < n_tiles; i++) {
+            if (scratch_n && !scratch)
+                continue;
+            size_t t0 = (size_t)i / per_tok_tile * tile_toks, rest = (size_t)i % per_tok_tile;
+            size_t kvh = rest / head_parts, h0 = kvh * group + rest % head_parts * tile_heads;
+            size_t t_end = t0 + tile_toks < n_tok ? t0 + tile_toks : n_tok;
+            size_t h_end = h0 + tile_heads < (kvh + 1) * group ? h0 + tile_heads : (kvh + 1) * group;
+            kvg_attn_query units[KVG_ATTN_TILE];
+            size_t n = 0;
+            for (size_t t = t0; t < t_end; t++) {
+                const size_t base = (size_t)row0[t] * kv_width + kvh * hd;
+                for (size_t h = h0; h < h_end; h++)
+                    units[n++] = (kvg_attn_query){q + t * q_width + h * hd, k + base, v + base,
+                                                  out + t * q_width + h * hd, (size_t)pos[t] + 1};
+            }
+            attend(units, n, hd, kv_width, scale, scratch);
+        }
+        free(scratch);
     }
-    return 0;
+    return failed ? -1 : 0;
 }

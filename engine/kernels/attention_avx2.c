@@ -201,14 +201,20 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 typedef void attend_run_fn(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *kt,
                            float *vp, float (*s)[KVG_ATTN_BLOCK]);
 
-/* Splits the tile into runs of units that share their K and V rows (a
- * tile may hold tokens of two sequences) and attends each run. */
-static void attend_tile(attend_run_fn *run, const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride,
-                        float scale)
+size_t kvg_attend_scratch_avx2(size_t hd)
 {
-    _Alignas(64) float kt[KVG_ATTN_SIMD_MAX_HD * KVG_ATTN_BLOCK]; /* [hd][block]: the packed keys */
-    _Alignas(64) float vp[KVG_ATTN_BLOCK * KVG_ATTN_SIMD_MAX_HD]; /* [block][hd]: the packed values */
-    _Alignas(64) float s[KVG_ATTN_TILE][KVG_ATTN_BLOCK];          /* per unit: scores, then weights */
+    return hd % 8 || hd > KVG_ATTN_SIMD_MAX_HD ? 0 : 2 * KVG_ATTN_BLOCK * hd;
+}
+
+/* Splits the tile into runs of units that share their K and V rows (a
+ * tile may hold tokens of two sequences) and attends each run. scratch:
+ * kvg_attend_scratch_avx2(hd) floats, the packed key block [hd][block]
+ * then the packed value block [block][hd]. */
+static void attend_tile(attend_run_fn *run, const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride,
+                        float scale, float *scratch)
+{
+    _Alignas(64) float s[KVG_ATTN_TILE][KVG_ATTN_BLOCK]; /* per unit: scores, then weights */
+    float *kt = scratch, *vp = scratch + KVG_ATTN_BLOCK * hd;
     for (size_t i0 = 0, i1; i0 < n; i0 = i1) {
         for (i1 = i0 + 1; i1 < n && u[i1].k == u[i0].k && u[i1].v == u[i0].v; i1++)
             ;
@@ -216,20 +222,22 @@ static void attend_tile(attend_run_fn *run, const kvg_attn_query *u, size_t n, s
     }
 }
 
-void kvg_attend_tile_avx2(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale)
+void kvg_attend_tile_avx2(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale,
+                          float *scratch)
 {
     if (hd % 8 || hd > KVG_ATTN_SIMD_MAX_HD)
-        kvg_attend_tile_scalar(u, n, hd, kv_stride, scale);
+        kvg_attend_tile_scalar(u, n, hd, kv_stride, scale, NULL);
     else
-        attend_tile(attend_run_256, u, n, hd, kv_stride, scale);
+        attend_tile(attend_run_256, u, n, hd, kv_stride, scale, scratch);
 }
 
-void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale)
+void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale,
+                            float *scratch)
 {
     if (hd % 16) /* the 512-bit P·V needs whole zmm vectors of head dims; the same bits on 256-bit */
-        kvg_attend_tile_avx2(u, n, hd, kv_stride, scale);
+        kvg_attend_tile_avx2(u, n, hd, kv_stride, scale, scratch);
     else if (hd > KVG_ATTN_SIMD_MAX_HD)
-        kvg_attend_tile_scalar(u, n, hd, kv_stride, scale);
+        kvg_attend_tile_scalar(u, n, hd, kv_stride, scale, NULL);
     else
-        attend_tile(attend_run_512, u, n, hd, kv_stride, scale);
+        attend_tile(attend_run_512, u, n, hd, kv_stride, scale, scratch);
 }

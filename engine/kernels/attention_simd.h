@@ -132,8 +132,9 @@ static inline __attribute__((always_inline)) void attend_tile(const kvg_attn_que
     }
 }
 
-void SIMD_FN(kvg_attend_tile)(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale)
+void SIMD_FN(kvg_attend_tile)(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *scratch)
 {
+    (void)scratch;
     /* Constant head dims let the compiler keep acc in registers. */
     if (hd == 64)
         attend_tile(u, n, 64, kv_stride, scale);
@@ -142,5 +143,5 @@ void SIMD_FN(kvg_attend_tile)(const kvg_attn_query *u, size_t n, size_t hd, size
     else if (hd % VF_N == 0 && hd <= KVG_ATTN_SIMD_MAX_HD)
         attend_tile(u, n, hd, kv_stride, scale);
     else
-        kvg_attend_tile_scalar(u, n, hd, kv_stride, scale);
+        kvg_attend_tile_scalar(u, n, hd, kv_stride, scale, NULL);
 }

@@ -18,9 +18,8 @@
  * scratch, whatever the window length. A multiple of every VF_N. */
 #define KVG_ATTN_BLOCK 64
 /* The SIMD attention handles head dims up to this, multiples of 8 (NEON:
- * a head's accumulator in stack arrays; x86-64: the packed key and value
- * blocks, 2 x 64 x 256 floats = 128 KiB of stack); larger or ragged head
- * dims use the scalar unit. */
+ * a head's accumulator in stack arrays); larger or ragged head dims use
+ * the scalar unit. */
 #define KVG_ATTN_SIMD_MAX_HD 256
 
 /* Units of attention whose key blocks are walked together (a tile): at
@@ -43,8 +42,11 @@ typedef struct kvg_attn_query {
  * accumulator rescaled by e^(m_old - m_new) when the max grows. */
 void kvg_attend_scalar(const kvg_attn_query *u, size_t hd, size_t kv_stride, float scale);
 /* n <= KVG_ATTN_TILE units, each computed as by itself; the per-path
- * versions walk their key blocks together so shared K/V rows stay in cache. */
-void kvg_attend_tile_scalar(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
+ * versions walk their key blocks together so shared K/V rows stay in cache.
+ * scratch: kvg_attend_scratch_floats(hd) floats for the calling thread (the
+ * scalar and NEON versions need none). */
+size_t kvg_attend_scratch_floats(size_t hd);
+void kvg_attend_tile_scalar(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *scratch);
 
 /* exp and erfc of n floats on the current path (libm on the scalar path);
  * for the accuracy tests (tests/kernels/test_vmath.c). */
@@ -69,13 +71,16 @@ void kvg_vec_erfc(float *y, const float *x, size_t n);
     double kvg_sum_exp_max_##S(const float *x, size_t n, float *max);                                              \
     void kvg_vec_exp_##S(float *y, const float *x, size_t n);                                                      \
     void kvg_vec_erfc_##S(float *y, const float *x, size_t n);                                                     \
-    void kvg_attend_tile_##S(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
+    void kvg_attend_tile_##S(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *scratch);
 
 #ifdef KVG_HAVE_AVX2
 KVG_SIMD_OPS_DECLARE(avx2)
 /* attention_avx2.c: kvg_attend_tile_avx2 on 512-bit registers (AVX-512F;
- * only when kvg_matmul_avx512_active()): the same bits. */
-void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale);
+ * only when kvg_matmul_avx512_active()): the same bits. Both need
+ * kvg_attend_scratch_avx2(hd) floats of scratch (the packed key and value
+ * blocks; 0 for head dims they hand to the scalar unit). */
+size_t kvg_attend_scratch_avx2(size_t hd);
+void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *scratch);
 #define KVG_IF_AVX2(...) __VA_ARGS__
 #else
 #define KVG_IF_AVX2(...)
