@@ -38,9 +38,9 @@
  * (dx = max|x| / 127, qx = rint(x * 127 / max|x|)); each block's integer dot
  * product isum with the weight block is exact, and y = the f32 chain
  * acc = fmaf(dw * dx, isum, acc) over blocks in order, + bias. Every path
- * (scalar, AVX2 vpmaddubsw, AVX-512 VNNI vpdpbusd, NEON: the scalar
- * reference for now), batch size, thread count and slice of W's rows gives
- * the same bits (tests/kernels/test_matmul_qdot.c). The activation quantization adds an error of at most
+ * (scalar, AVX2 vpmaddubsw, AVX-512 VNNI vpdpbusd, NEON vmull_s8 block
+ * dots in the scalar loop nest), batch size, thread count and slice of W's
+ * rows gives the same bits (tests/kernels/test_matmul_qdot.c). The activation quantization adds an error of at most
  * dx / 2 per element to what f32 activations would give. Scratch per call
  * (freed before returning): n_tok * (n_in + 8 * n_in / 32) bytes for the
  * quantized activations, plus per thread 4 packed panels of W, at most n_in * 68

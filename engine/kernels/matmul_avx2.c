@@ -14,6 +14,7 @@
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "matmul_blocked.h"
+#include "transpose_avx2.h"
 
 /* Up to MV_MAX_TOK tokens take the matrix-vector route, MV_ROWS outputs at a
  * time (4 independent FMA chains to cover the FMA latency). */
@@ -57,26 +58,6 @@ static inline __attribute__((always_inline)) __m256 load8(const void *w, kvg_dty
     }
 }
 
-/* r[0..7] (8 rows of 8) become their transpose: r[j] holds column j. */
-static inline void transpose8(__m256 r[8])
-{
-    __m256 t[8], s[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        s[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int j = 0; j < 4; j++) {
-        r[j] = _mm256_permute2f128_ps(s[j], s[j + 4], 0x20);
-        r[j + 4] = _mm256_permute2f128_ps(s[j], s[j + 4], 0x31);
-    }
-}
-
 /* Where element k of row r of W lives, as an address for a prefetch (which
  * never faults, so r may be past the last row; integer arithmetic, no
  * out-of-range pointer is formed). */
@@ -113,7 +94,7 @@ static inline __attribute__((always_inline)) void pack_w_body(float *dst, size_t
             __m256 v[8];
             for (size_t i = 0; i < 8; i++)
                 v[i] = rh + i < nr ? load8(w, wtype, n_in, r0 + rh + i, k0 + k) : _mm256_setzero_ps();
-            transpose8(v);
+            kvg_transpose8_ps(v);
             for (size_t j = 0; j < 8; j++)
                 _mm256_storeu_ps(dst + (k + j) * width + rh, v[j]);
         }
@@ -197,7 +178,7 @@ static inline __attribute__((always_inline)) void matvec_rows(float *yt, const f
             __m256 v[8];
             for (size_t i = 0; i < 8; i++)
                 v[i] = g * 8 + i < nr ? load8(w, wtype, n_in, r0 + g * 8 + i, k) : _mm256_setzero_ps();
-            transpose8(v);
+            kvg_transpose8_ps(v);
             for (size_t j = 0; j < 8; j++)
                 acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(xt + k + j), v[j], acc[g]);
         }

@@ -3,9 +3,11 @@
  * path is tested against (bit for bit), and the choice of path. The math is
  * in matmul_qdot.h.
  *
- * Scalar reference: threads split W's rows (blocks of ROWS outputs); each
- * output of each token is the block chain of matmul_qdot.h step 4, so the
- * result does not depend on the thread count. */
+ * Scalar reference: threads split W's rows (blocks of ROWS outputs, unpacked
+ * to int8 once and reused by every token); each output of each token is the
+ * block chain of matmul_qdot.h step 4, so the result does not depend on the
+ * thread count. NEON runs the same loop nest with vmull_s8 block dots
+ * (matmul_qdot_neon.c). */
 #include "matmul_qdot.h"
 
 #include <math.h>
@@ -76,8 +78,21 @@ static float weight_block(int8_t qw[QK], const void *w, kvg_dtype wtype, size_t 
     return kvg_f16_to_f32(p->d);
 }
 
-static int matmul_qdot_scalar(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,
-                              size_t n_tok, size_t n_out)
+/* The scalar block dots (step 3). */
+static void block_dots_scalar(int32_t *isum, const int8_t *qw, const int8_t *qx, size_t n_blocks)
+{
+    for (size_t blk = 0; blk < n_blocks; blk++, qw += QK, qx += QK) {
+        int32_t sum = 0;
+        for (int k = 0; k < QK; k++)
+            sum += qw[k] * qx[k];
+        isum[blk] = sum;
+    }
+}
+
+/* The reference's loop nest with the block dots of a path (the scalar ones,
+ * or NEON's): each output's isums, then the f32 chain of step 4. */
+static int matmul_qdot_rows(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,
+                            size_t n_tok, size_t n_out, kvg_qdot_blocks_fn *block_dots)
 {
     const size_t n_blocks = qa->n_blocks, n_in = qa->n_in;
     long n_row_blocks = (long)((n_out + ROWS - 1) / ROWS);
@@ -87,7 +102,8 @@ static int matmul_qdot_scalar(float *y, const kvg_qact *qa, const void *w, kvg_d
         /* A block of ROWS rows as integers and scales, reused by every token. */
         int8_t *qw = malloc(ROWS * n_in);
         float *dw = malloc(ROWS * n_blocks * sizeof *dw);
-        failed = !qw || !dw;
+        int32_t *isum = malloc(n_blocks * sizeof *isum);
+        failed = !qw || !dw || !isum;
 #pragma omp for schedule(static)
         for (long rb = 0; rb < n_row_blocks; rb++) {
             if (failed)
@@ -100,14 +116,11 @@ static int matmul_qdot_scalar(float *y, const kvg_qact *qa, const void *w, kvg_d
                 const int8_t *qx = qa->q + t * n_in;
                 const float *dx = qa->d + t * n_blocks;
                 for (size_t r = 0; r < nr; r++) {
+                    block_dots(isum, qw + r * n_in, qx, n_blocks);
                     float acc = 0.0f;
                     for (size_t blk = 0; blk < n_blocks; blk++) {
-                        const int8_t *a = qw + r * n_in + blk * QK, *c = qx + blk * QK;
-                        int32_t isum = 0;
-                        for (int k = 0; k < QK; k++)
-                            isum += a[k] * c[k];
                         float scale = dw[r * n_blocks + blk] * dx[blk];
-                        acc = fmaf(scale, (float)isum, acc);
+                        acc = fmaf(scale, (float)isum[blk], acc);
                     }
                     y[t * n_out + r0 + r] = b ? acc + b[r0 + r] : acc;
                 }
@@ -115,6 +128,7 @@ static int matmul_qdot_scalar(float *y, const kvg_qact *qa, const void *w, kvg_d
         }
         free(qw);
         free(dw);
+        free(isum);
     }
     return failed ? -1 : 0;
 }
@@ -136,8 +150,13 @@ int kvg_matmul_qdot(float *y, const float *x, const void *w, kvg_dtype wtype, co
         rc = kvg_matmul_qdot_avx2(y, &qa, w, wtype, b, n_tok, n_out);
         break;
 #endif
-    default: /* NEON runs the scalar reference for now (same bits, slow) */
-        rc = matmul_qdot_scalar(y, &qa, w, wtype, b, n_tok, n_out);
+#ifdef KVG_HAVE_NEON
+    case KVG_PATH_NEON:
+        rc = matmul_qdot_rows(y, &qa, w, wtype, b, n_tok, n_out, kvg_qdot_blocks_neon);
+        break;
+#endif
+    default:
+        rc = matmul_qdot_rows(y, &qa, w, wtype, b, n_tok, n_out, block_dots_scalar);
         break;
     }
     free(scratch);

@@ -47,6 +47,15 @@ int kvg_matmul_qdot(float *y, const float *x, const void *w, kvg_dtype wtype, co
  * d[n_blocks], s[n_blocks]. */
 typedef void kvg_qact_row_fn(int8_t *q, float *d, int32_t *s, const float *x, size_t n_blocks);
 
+/* isum[b] = sum_k qw[32 b + k] qx[32 b + k] for b < n_blocks (step 3). */
+typedef void kvg_qdot_blocks_fn(int32_t *isum, const int8_t *qw, const int8_t *qx, size_t n_blocks);
+
+#ifdef KVG_HAVE_NEON
+/* matmul_qdot_neon.c: the block dots with vmull_s8 / vpadalq_s16 (baseline
+ * ARMv8, no dot-product extension). */
+kvg_qdot_blocks_fn kvg_qdot_blocks_neon;
+#endif
+
 #ifdef KVG_HAVE_AVX2
 /* matmul_qdot_avx2.c: the row quantizer with the scalar one's bits. */
 kvg_qact_row_fn kvg_qact_row_avx2;

@@ -15,14 +15,9 @@
  * A micro-tile is MR = 6 tokens × 8 outputs: 6 int32 (or int16) block sums
  * and 6 f32 accumulators. After each block the sums go through
  * cvt, × (dw · dx), + acc as one FMA: exactly step 4 of matmul_qdot.h.
- * Threads split W's panels (contiguous runs, each thread packs its own). */
+ * The loop nest and threads: matmul_qdot_driver.h. */
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "kernels.h"
 #include "matmul_qdot.h"
@@ -167,88 +162,12 @@ static inline __attribute__((always_inline)) void micro(kvg_dtype wtype, const k
         _mm256_storeu_ps(c + i * ldc, bias ? _mm256_add_ps(acc[i], bv) : acc[i]);
 }
 
-/* Tokens t0 .. t1-1 against one packed panel (outputs r0 .. r0+nr-1). A
- * ragged tile (fewer than MR tokens or NR outputs) runs the full micro-tile
- * on a local copy: missing tokens repeat the first one; neither missing
- * tokens nor missing outputs are stored. */
-static inline __attribute__((always_inline)) void sweep(kvg_dtype wtype, float *y, const kvg_qact *qa,
-                                                        const uint8_t *panel, const float *dw, const float *b,
-                                                        size_t n_out, size_t r0, size_t nr, size_t t0, size_t t1)
-{
-    float bt[NR] = {0};
-    const float *bias = b ? b + r0 : NULL;
-    if (b && nr < NR) {
-        memcpy(bt, b + r0, nr * sizeof *bt);
-        bias = bt;
-    }
-    for (size_t i0 = t0; i0 < t1; i0 += MR) {
-        size_t mr = t1 - i0 < MR ? t1 - i0 : MR, tok[MR];
-        for (size_t i = 0; i < MR; i++)
-            tok[i] = i0 + (i < mr ? i : 0);
-        if (mr == MR && nr == NR) {
-            micro(wtype, qa, tok, panel, dw, y + i0 * n_out + r0, n_out, bias);
-        } else {
-            float ct[MR * NR];
-            micro(wtype, qa, tok, panel, dw, ct, NR, bias);
-            for (size_t i = 0; i < mr; i++)
-                memcpy(y + (i0 + i) * n_out + r0, ct + i * NR, nr * sizeof *ct);
-        }
-    }
-}
-
-/* Panels p0 .. p1-1 against every token; packed holds PANELS panels. */
-static void run_panels(kvg_dtype wtype, uint8_t *packed, float *dws, float *y, const kvg_qact *qa, const void *w,
-                       const float *b, size_t n_tok, size_t n_out, size_t p0, size_t p1)
-{
-    const size_t n_blocks = qa->n_blocks, panel_bytes = n_blocks * panel_block_bytes(wtype);
-    for (size_t jp = p0; jp < p1; jp += PANELS) {
-        size_t n_panels = p1 - jp < PANELS ? p1 - jp : PANELS;
-        for (size_t j = 0; j < n_panels; j++) {
-            size_t r0 = (jp + j) * NR;
-            pack_panel(packed + j * panel_bytes, dws + j * n_blocks * NR, w, wtype, n_blocks, r0,
-                       n_out - r0 < NR ? n_out - r0 : NR);
-        }
-        for (size_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-            size_t t1 = n_tok - t0 < TOK_CHUNK ? n_tok : t0 + TOK_CHUNK;
-            for (size_t j = 0; j < n_panels; j++) {
-                size_t r0 = (jp + j) * NR, nr = n_out - r0 < NR ? n_out - r0 : NR;
-                const uint8_t *panel = packed + j * panel_bytes;
-                const float *dw = dws + j * n_blocks * NR;
-                /* The dtype a constant in each call, so the compiler drops the branch in the loop. */
-                if (wtype == KVG_DTYPE_Q8_0)
-                    sweep(KVG_DTYPE_Q8_0, y, qa, panel, dw, b, n_out, r0, nr, t0, t1);
-                else
-                    sweep(KVG_DTYPE_Q4_0, y, qa, panel, dw, b, n_out, r0, nr, t0, t1);
-            }
-        }
-    }
-}
+#include "matmul_qdot_driver.h"
 
 int kvg_matmul_qdot_avx2(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                          size_t n_out)
 {
     if (kvg_matmul_avx512_active() && kvg_matmul_qdot_vnni_cpu())
         return kvg_matmul_qdot_vnni(y, qa, w, wtype, b, n_tok, n_out);
-    const size_t n_panels = (n_out + NR - 1) / NR, n_blocks = qa->n_blocks;
-    int failed = 0;
-#pragma omp parallel reduction(| : failed) if ((double)n_tok * qa->n_in * n_out >= KVG_PARALLEL_MIN_WORK)
-    {
-        size_t tid = 0, n_threads = 1;
-#ifdef _OPENMP
-        tid = (size_t)omp_get_thread_num();
-        n_threads = (size_t)omp_get_num_threads();
-#endif
-        size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
-        if (p1 > p0) {
-            uint8_t *packed = malloc(PANELS * n_blocks * panel_block_bytes(wtype));
-            float *dws = malloc(PANELS * n_blocks * NR * sizeof *dws);
-            if (packed && dws)
-                run_panels(wtype, packed, dws, y, qa, w, b, n_tok, n_out, p0, p1);
-            else
-                failed = 1;
-            free(packed);
-            free(dws);
-        }
-    }
-    return failed ? -1 : 0;
+    return qdot_run(y, qa, w, wtype, b, n_tok, n_out);
 }

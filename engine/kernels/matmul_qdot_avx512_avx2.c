@@ -11,16 +11,12 @@
  * A panel is 16 outputs (one int32 lane each): per 32-block, 8 zmm rows of
  * 64 bytes, row j holding k = 4j .. 4j+3 of each output. A micro-tile is
  * 12 tokens × 16 outputs: 12 int32 block sums and 12 f32 accumulators in
- * zmm registers. Built with the *_avx2.c group's flags; the 512-bit code is
+ * zmm registers; the loop nest and threads are matmul_qdot_driver.h's.
+ * Built with the *_avx2.c group's flags; the 512-bit code is
  * enabled per function by a target attribute and runs only after
  * kvg_matmul_qdot_vnni_cpu() said yes. */
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "kernels.h"
 #include "matmul_qdot.h"
@@ -36,6 +32,12 @@ enum {
     TOK_CHUNK = 96,   /* tokens swept over the packed panels at a time */
     BLOCK_BYTES = 512 /* packed bytes per 32-block of a panel */
 };
+
+static size_t panel_block_bytes(kvg_dtype wtype)
+{
+    (void)wtype;
+    return BLOCK_BYTES;
+}
 
 int kvg_matmul_qdot_vnni_cpu(void)
 {
@@ -69,11 +71,11 @@ static inline int32_t load4(const int8_t *p)
 }
 
 /* c[i][0..15] (i < MR, row stride ldc) = the block chain of tokens tok[i]
- * against one packed panel, + bias[0..15] when bias is not NULL. corr is
- * 128 (q8_0) or 8 (q4_0). */
-TARGET_VNNI static void micro(const kvg_qact *qa, const size_t tok[MR], const uint8_t *panel, const float *dw,
-                              int32_t corr, float *c, size_t ldc, const float *bias)
+ * against one packed panel, + bias[0..15] when bias is not NULL. */
+TARGET_VNNI static void micro(kvg_dtype wtype, const kvg_qact *qa, const size_t tok[MR], const uint8_t *panel,
+                              const float *dw, float *c, size_t ldc, const float *bias)
 {
+    const int32_t corr = wtype == KVG_DTYPE_Q8_0 ? 128 : 8; /* the unsigned side's offset */
     const size_t n_blocks = qa->n_blocks;
     const int8_t *qx[MR];
     const float *dx[MR];
@@ -109,68 +111,10 @@ TARGET_VNNI static void micro(const kvg_qact *qa, const size_t tok[MR], const ui
         _mm512_storeu_ps(c + i * ldc, bias ? _mm512_add_ps(acc[i], bv) : acc[i]);
 }
 
-/* Tokens t0 .. t1-1 against one packed panel (outputs r0 .. r0+nr-1);
- * ragged tiles run on a local copy (missing tokens repeat the first). */
-static void sweep(float *y, const kvg_qact *qa, const uint8_t *panel, const float *dw, int32_t corr, const float *b,
-                  size_t n_out, size_t r0, size_t nr, size_t t0, size_t t1)
-{
-    float bt[NR] = {0};
-    const float *bias = b ? b + r0 : NULL;
-    if (b && nr < NR) {
-        memcpy(bt, b + r0, nr * sizeof *bt);
-        bias = bt;
-    }
-    for (size_t i0 = t0; i0 < t1; i0 += MR) {
-        size_t mr = t1 - i0 < MR ? t1 - i0 : MR, tok[MR];
-        for (size_t i = 0; i < MR; i++)
-            tok[i] = i0 + (i < mr ? i : 0);
-        if (mr == MR && nr == NR) {
-            micro(qa, tok, panel, dw, corr, y + i0 * n_out + r0, n_out, bias);
-        } else {
-            float ct[MR * NR];
-            micro(qa, tok, panel, dw, corr, ct, NR, bias);
-            for (size_t i = 0; i < mr; i++)
-                memcpy(y + (i0 + i) * n_out + r0, ct + i * NR, nr * sizeof *ct);
-        }
-    }
-}
+#include "matmul_qdot_driver.h"
 
 int kvg_matmul_qdot_vnni(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                          size_t n_out)
 {
-    const size_t n_panels = (n_out + NR - 1) / NR, n_blocks = qa->n_blocks;
-    const int32_t corr = wtype == KVG_DTYPE_Q8_0 ? 128 : 8;
-    int failed = 0;
-#pragma omp parallel reduction(| : failed) if ((double)n_tok * qa->n_in * n_out >= KVG_PARALLEL_MIN_WORK)
-    {
-        size_t tid = 0, n_threads = 1;
-#ifdef _OPENMP
-        tid = (size_t)omp_get_thread_num();
-        n_threads = (size_t)omp_get_num_threads();
-#endif
-        size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
-        uint8_t *packed = p1 > p0 ? malloc(PANELS * n_blocks * BLOCK_BYTES) : NULL;
-        float *dws = p1 > p0 ? malloc(PANELS * n_blocks * NR * sizeof *dws) : NULL;
-        if (p1 > p0 && (!packed || !dws))
-            failed = 1;
-        for (size_t jp = p0; jp < p1 && !failed; jp += PANELS) {
-            size_t np = p1 - jp < PANELS ? p1 - jp : PANELS;
-            for (size_t j = 0; j < np; j++) {
-                size_t r0 = (jp + j) * NR;
-                pack_panel(packed + j * n_blocks * BLOCK_BYTES, dws + j * n_blocks * NR, w, wtype, n_blocks, r0,
-                           n_out - r0 < NR ? n_out - r0 : NR);
-            }
-            for (size_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
-                size_t t1 = n_tok - t0 < TOK_CHUNK ? n_tok : t0 + TOK_CHUNK;
-                for (size_t j = 0; j < np; j++) {
-                    size_t r0 = (jp + j) * NR;
-                    sweep(y, qa, packed + j * n_blocks * BLOCK_BYTES, dws + j * n_blocks * NR, corr, b, n_out, r0,
-                          n_out - r0 < NR ? n_out - r0 : NR, t0, t1);
-                }
-            }
-        }
-        free(packed);
-        free(dws);
-    }
-    return failed ? -1 : 0;
+    return qdot_run(y, qa, w, wtype, b, n_tok, n_out);
 }

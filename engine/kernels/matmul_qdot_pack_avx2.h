@@ -9,27 +9,17 @@
 #include <stddef.h>
 
 #include "kvg_dtype.h"
+#include "transpose_avx2.h"
 
 /* v[0..7] (8 rows of 8 int32) become their transpose: v[j] holds column j. */
 static inline void qdot_transpose8(__m256i v[8])
 {
-    __m256 r[8], t[8], s[8];
+    __m256 r[8];
     for (int i = 0; i < 8; i++)
         r[i] = _mm256_castsi256_ps(v[i]);
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        s[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int j = 0; j < 4; j++) {
-        v[j] = _mm256_castps_si256(_mm256_permute2f128_ps(s[j], s[j + 4], 0x20));
-        v[j + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(s[j], s[j + 4], 0x31));
-    }
+    kvg_transpose8_ps(r);
+    for (int i = 0; i < 8; i++)
+        v[i] = _mm256_castps_si256(r[i]);
 }
 
 /* The 32 integers of block blk of W rows r0 .. r0+7 (rows >= nr: zeros,

@@ -28,6 +28,7 @@
 #include "kernels.h"
 #include "kvg_dtype.h"
 #include "kvg_test.h"
+#include "matmul_variants.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -71,27 +72,6 @@ static void free_weight(weight *w)
 }
 
 static const kvg_dtype dtypes[] = {KVG_DTYPE_F32, KVG_DTYPE_F16, KVG_DTYPE_BF16};
-/* Every implementation: the paths, and the AVX2 path's GEMM on 256-bit and
- * on 512-bit (AVX-512F) registers. */
-static const struct variant {
-    kvg_kernel_path path;
-    int avx512;
-    const char *name;
-} variants[] = {
-    {KVG_PATH_SCALAR, 0, "scalar"},
-    {KVG_PATH_AVX2, 0, "avx2"},
-    {KVG_PATH_AVX2, 1, "avx2+avx512"},
-    {KVG_PATH_NEON, 0, "neon"},
-};
-enum { N_VARIANTS = sizeof variants / sizeof *variants };
-
-/* Makes variant v the one kvg_matmul runs; -1 when it is not available here. */
-static int use_variant(size_t v)
-{
-    if (!kvg_kernel_path_available(variants[v].path) || kvg_matmul_set_avx512(variants[v].avx512) != 0)
-        return -1;
-    return kvg_kernel_path_set(variants[v].path);
-}
 
 /* Runs one shape on every available path; compares each with the double
  * reference and with the scalar path. Returns the number of elements out of

@@ -24,6 +24,7 @@
 #include "kernels.h"
 #include "kvg_dtype.h"
 #include "kvg_test.h"
+#include "matmul_variants.h"
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
@@ -129,24 +130,6 @@ static void oracle(float *y, const float *x, const void *w, kvg_dtype wtype, con
         }
 }
 
-static const struct variant {
-    kvg_kernel_path path;
-    int avx512;
-    const char *name;
-} variants[] = {
-    {KVG_PATH_SCALAR, 0, "scalar"},
-    {KVG_PATH_AVX2, 0, "avx2"},
-    {KVG_PATH_AVX2, 1, "avx2+avx512"},
-    {KVG_PATH_NEON, 0, "neon"},
-};
-enum { N_VARIANTS = sizeof variants / sizeof *variants };
-
-static int use_variant(size_t v)
-{
-    if (!kvg_kernel_path_available(variants[v].path) || kvg_matmul_set_avx512(variants[v].avx512) != 0)
-        return -1;
-    return kvg_kernel_path_set(variants[v].path);
-}
 
 static const kvg_dtype qtypes[] = {KVG_DTYPE_Q8_0, KVG_DTYPE_Q4_0};
 

@@ -1,0 +1,114 @@
+/* matmul_qdot_driver.h — the loop nest and threading of the packed
+ * integer-dot GEMMs (matmul_qdot_avx2.c, matmul_qdot_avx512_avx2.c), which
+ * differ only in their tile, packing and micro-kernel. Include it in a
+ * kernel's file after defining the enum constants MR (tokens per tile), NR
+ * (outputs per panel), PANELS (panels packed before the tokens sweep them)
+ * and TOK_CHUNK (tokens swept at a time), and declaring
+ *   static size_t panel_block_bytes(kvg_dtype wtype);   packed bytes per 32-block of a panel
+ *   static void pack_panel(uint8_t *dst, float *dw, const void *w, kvg_dtype wtype, size_t n_blocks,
+ *                          size_t r0, size_t nr);       W rows r0 .. r0+nr-1 (nr <= NR) and their scales
+ *   static void micro(kvg_dtype wtype, const kvg_qact *qa, const size_t tok[MR], const uint8_t *panel,
+ *                     const float *dw, float *c, size_t ldc, const float *bias);
+ *                                                       c[i][0..NR) for tokens tok[i], + bias
+ * Threads split W's panels (contiguous runs, each thread packs its own);
+ * every output is computed by one thread in the fixed order of the math, so
+ * the bits do not depend on the thread count. Not a public header. */
+#ifndef KVG_MATMUL_QDOT_DRIVER_H
+#define KVG_MATMUL_QDOT_DRIVER_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels.h"
+#include "matmul_qdot.h"
+
+/* Tokens t0 .. t1-1 against one packed panel (outputs r0 .. r0+nr-1). A
+ * ragged tile (fewer than MR tokens or NR outputs) runs the full micro-tile
+ * on a local copy: missing tokens repeat the first one; neither missing
+ * tokens nor missing outputs are stored. */
+static inline __attribute__((always_inline)) void qdot_sweep(kvg_dtype wtype, float *y, const kvg_qact *qa,
+                                                        const uint8_t *panel, const float *dw, const float *b,
+                                                        size_t n_out, size_t r0, size_t nr, size_t t0, size_t t1)
+{
+    float bt[NR] = {0};
+    const float *bias = b ? b + r0 : NULL;
+    if (b && nr < NR) {
+        memcpy(bt, b + r0, nr * sizeof *bt);
+        bias = bt;
+    }
+    for (size_t i0 = t0; i0 < t1; i0 += MR) {
+        size_t mr = t1 - i0 < MR ? t1 - i0 : MR, tok[MR];
+        for (size_t i = 0; i < MR; i++)
+            tok[i] = i0 + (i < mr ? i : 0);
+        if (mr == MR && nr == NR) {
+            micro(wtype, qa, tok, panel, dw, y + i0 * n_out + r0, n_out, bias);
+        } else {
+            float ct[MR * NR];
+            micro(wtype, qa, tok, panel, dw, ct, NR, bias);
+            for (size_t i = 0; i < mr; i++)
+                memcpy(y + (i0 + i) * n_out + r0, ct + i * NR, nr * sizeof *ct);
+        }
+    }
+}
+
+/* Panels p0 .. p1-1 against every token; packed holds PANELS panels. */
+static void qdot_panels(kvg_dtype wtype, uint8_t *packed, float *dws, float *y, const kvg_qact *qa, const void *w,
+                       const float *b, size_t n_tok, size_t n_out, size_t p0, size_t p1)
+{
+    const size_t n_blocks = qa->n_blocks, panel_bytes = n_blocks * panel_block_bytes(wtype);
+    for (size_t jp = p0; jp < p1; jp += PANELS) {
+        size_t n_panels = p1 - jp < PANELS ? p1 - jp : PANELS;
+        for (size_t j = 0; j < n_panels; j++) {
+            size_t r0 = (jp + j) * NR;
+            pack_panel(packed + j * panel_bytes, dws + j * n_blocks * NR, w, wtype, n_blocks, r0,
+                       n_out - r0 < NR ? n_out - r0 : NR);
+        }
+        for (size_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
+            size_t t1 = n_tok - t0 < TOK_CHUNK ? n_tok : t0 + TOK_CHUNK;
+            for (size_t j = 0; j < n_panels; j++) {
+                size_t r0 = (jp + j) * NR, nr = n_out - r0 < NR ? n_out - r0 : NR;
+                const uint8_t *panel = packed + j * panel_bytes;
+                const float *dw = dws + j * n_blocks * NR;
+                /* The dtype a constant in each call, so the compiler drops the branch in the loop. */
+                if (wtype == KVG_DTYPE_Q8_0)
+                    qdot_sweep(KVG_DTYPE_Q8_0, y, qa, panel, dw, b, n_out, r0, nr, t0, t1);
+                else
+                    qdot_sweep(KVG_DTYPE_Q4_0, y, qa, panel, dw, b, n_out, r0, nr, t0, t1);
+            }
+        }
+    }
+}
+
+/* The product on this kernel (matmul_qdot.h's kvg_matmul_qdot_avx2 contract). */
+static int qdot_run(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+                    size_t n_out)
+{
+    const size_t n_panels = (n_out + NR - 1) / NR, n_blocks = qa->n_blocks;
+    int failed = 0;
+#pragma omp parallel reduction(| : failed) if ((double)n_tok * qa->n_in * n_out >= KVG_PARALLEL_MIN_WORK)
+    {
+        size_t tid = 0, n_threads = 1;
+#ifdef _OPENMP
+        tid = (size_t)omp_get_thread_num();
+        n_threads = (size_t)omp_get_num_threads();
+#endif
+        size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
+        if (p1 > p0) {
+            uint8_t *packed = malloc(PANELS * n_blocks * panel_block_bytes(wtype));
+            float *dws = malloc(PANELS * n_blocks * NR * sizeof *dws);
+            if (packed && dws)
+                qdot_panels(wtype, packed, dws, y, qa, w, b, n_tok, n_out, p0, p1);
+            else
+                failed = 1;
+            free(packed);
+            free(dws);
+        }
+    }
+    return failed ? -1 : 0;
+}
+
+#endif
