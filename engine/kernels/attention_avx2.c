@@ -80,7 +80,7 @@ static float block_max(float *s, size_t nb, size_t pad, float scale, float m)
     return bmax > m ? bmax : m;
 }
 
-static float softmax_row_256(float *s, size_t nb, float scale, float *m, float *l)
+static __attribute__((noinline)) float softmax_row_256(float *s, size_t nb, float scale, float *m, float *l)
 {
     if (!nb)
         return 1.0f;
@@ -129,7 +129,7 @@ static inline TARGET_AVX512 __m512 exp_512(__m512 x)
 
 /* softmax_row_256 with the exponentials on 16 lanes; the denominator is
  * summed in a second pass on 8 lanes, in softmax_row_256's order. */
-static TARGET_AVX512 float softmax_row_512(float *s, size_t nb, float scale, float *m, float *l)
+static __attribute__((noinline)) TARGET_AVX512 float softmax_row_512(float *s, size_t nb, float scale, float *m, float *l)
 {
     if (!nb)
         return 1.0f;

@@ -93,7 +93,8 @@ AB_FN(pv_block)(const kvg_attn_query *u, const float (*p)[KVG_ATTN_BLOCK], const
 }
 
 /* The (MR, NV) switches: constant arguments let the compiler keep the
- * accumulators in registers. */
+ * accumulators in registers. (scores and weighted_v stay out of line: one
+ * call per key block, and profiles that show each.) */
 #define AB_NV_CASES(call, mr)                                                                                        \
     switch (nv) {                                                                                                  \
     case 1: call(mr, 1); break;                                                                                    \
@@ -105,7 +106,7 @@ AB_FN(pv_block)(const kvg_attn_query *u, const float (*p)[KVG_ATTN_BLOCK], const
 /* Scores of the n queries of a run against the packed block (query r sees
  * its keys j < nb[r]; a register block computes the vectors of keys its
  * queries see, the causal rest is skipped). */
-static AB_TARGET void AB_FN(scores)(float (*s)[KVG_ATTN_BLOCK], const kvg_attn_query *u, size_t n, const float *kt,
+static __attribute__((noinline)) AB_TARGET void AB_FN(scores)(float (*s)[KVG_ATTN_BLOCK], const kvg_attn_query *u, size_t n, const float *kt,
                                     const size_t *nb, size_t hd)
 {
     for (size_t r0 = 0; r0 < n; r0 += AB_MR_S) {
@@ -140,7 +141,7 @@ static AB_TARGET void AB_FN(scores)(float (*s)[KVG_ATTN_BLOCK], const kvg_attn_q
 /* out += P·V for the n queries of a run; query r sees keys j < nb[r]. A
  * register block runs its queries together over the keys they all see, then
  * each query alone over the rest (the same per-element chain either way). */
-static AB_TARGET void AB_FN(weighted_v)(const kvg_attn_query *u, size_t n, const float (*p)[KVG_ATTN_BLOCK],
+static __attribute__((noinline)) AB_TARGET void AB_FN(weighted_v)(const kvg_attn_query *u, size_t n, const float (*p)[KVG_ATTN_BLOCK],
                                         const float *corr, const size_t *nb, const float *v, size_t kv_stride,
                                         size_t hd)
 {
