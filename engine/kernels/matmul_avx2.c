@@ -105,27 +105,7 @@ static inline __attribute__((always_inline)) void pack_w_body(float *dst, size_t
 
 /* The packer with the dtype a constant, so the compiler drops the
  * per-element switch of load8. */
-static void pack_w_avx2(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
-                        size_t k0, size_t kc)
-{
-    switch (wtype) {
-    case KVG_DTYPE_F16:
-        pack_w_body(dst, width, w, KVG_DTYPE_F16, n_in, r0, nr, k0, kc);
-        break;
-    case KVG_DTYPE_BF16:
-        pack_w_body(dst, width, w, KVG_DTYPE_BF16, n_in, r0, nr, k0, kc);
-        break;
-    case KVG_DTYPE_Q8_0:
-        pack_w_body(dst, width, w, KVG_DTYPE_Q8_0, n_in, r0, nr, k0, kc);
-        break;
-    case KVG_DTYPE_Q4_0:
-        pack_w_body(dst, width, w, KVG_DTYPE_Q4_0, n_in, r0, nr, k0, kc);
-        break;
-    default:
-        pack_w_body(dst, width, w, KVG_DTYPE_F32, n_in, r0, nr, k0, kc);
-        break;
-    }
-}
+KGEMM_PACK_W_PER_DTYPE(pack_w_avx2, pack_w_body)
 
 enum { KGEMM_MR_256 = 6, NR = 16 }; /* the 256-bit micro-kernel's tile: 6 tokens × 16 outputs */
 

@@ -53,6 +53,22 @@ typedef struct kgemm_path {
                   const float *bias);
 } kgemm_path;
 
+/* A path's pack_w that calls body(dst, width, w, DTYPE, n_in, r0, nr, k0, kc)
+ * with the dtype a constant in each branch, so that an always-inline body
+ * is compiled once per dtype without its per-element dtype switch. */
+#define KGEMM_PACK_W_PER_DTYPE(name, body)                                                                     \
+    static void name(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0,       \
+                     size_t nr, size_t k0, size_t kc)                                                        \
+    {                                                                                                        \
+        switch (wtype) {                                                                                     \
+        case KVG_DTYPE_F16: body(dst, width, w, KVG_DTYPE_F16, n_in, r0, nr, k0, kc); break;                  \
+        case KVG_DTYPE_BF16: body(dst, width, w, KVG_DTYPE_BF16, n_in, r0, nr, k0, kc); break;                \
+        case KVG_DTYPE_Q8_0: body(dst, width, w, KVG_DTYPE_Q8_0, n_in, r0, nr, k0, kc); break;                \
+        case KVG_DTYPE_Q4_0: body(dst, width, w, KVG_DTYPE_Q4_0, n_in, r0, nr, k0, kc); break;                \
+        default: body(dst, width, w, KVG_DTYPE_F32, n_in, r0, nr, k0, kc); break;                             \
+        }                                                                                                    \
+    }
+
 /* The blocked product with one path's pieces. Arguments as kvg_matmul
  * (already checked). Returns 0, or -1 when scratch memory runs out. */
 int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, kvg_dtype wtype, const float *b,

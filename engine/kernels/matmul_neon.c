@@ -101,27 +101,7 @@ static void pack_w_neon(float *dst, size_t width, const void *w, kvg_dtype wtype
 }
 
 /* The packer with the dtype a constant, so the compiler drops the switch. */
-static void pack_w_neon_any(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0,
-                            size_t nr, size_t k0, size_t kc)
-{
-    switch (wtype) {
-    case KVG_DTYPE_F16:
-        pack_w_neon(dst, width, w, KVG_DTYPE_F16, n_in, r0, nr, k0, kc);
-        break;
-    case KVG_DTYPE_BF16:
-        pack_w_neon(dst, width, w, KVG_DTYPE_BF16, n_in, r0, nr, k0, kc);
-        break;
-    case KVG_DTYPE_Q8_0:
-        pack_w_neon(dst, width, w, KVG_DTYPE_Q8_0, n_in, r0, nr, k0, kc);
-        break;
-    case KVG_DTYPE_Q4_0:
-        pack_w_neon(dst, width, w, KVG_DTYPE_Q4_0, n_in, r0, nr, k0, kc);
-        break;
-    default:
-        pack_w_neon(dst, width, w, KVG_DTYPE_F32, n_in, r0, nr, k0, kc);
-        break;
-    }
-}
+KGEMM_PACK_W_PER_DTYPE(pack_w_neon_any, pack_w_neon)
 
 static void micro_neon(size_t kc, const float *const a[KGEMM_MR_MAX], const float *panel, float *c, size_t ldc,
                        int first, const float *bias)
