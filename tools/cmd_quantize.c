@@ -20,6 +20,8 @@ static const char *const quantize_help =
     "not the original weights: convert from the checkpoint when you have it.\n"
     "Every input tensor's checksum is verified on the way. OUT.kvg is written to a\n"
     "temporary beside it and renamed into place only when complete.\n"
+    "When scoring, products with q8_0 / q4_0 matrices quantize the activations to\n"
+    "8 bits per 32-element block and use integer dot products (README).\n"
     "\n"
     "  --type T          the layer matrices (required)\n"
     "  --output-type T   the output matrix (output.weight; tok_embd.weight when\n"
