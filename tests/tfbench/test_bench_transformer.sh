@@ -97,10 +97,8 @@ expect_refused() {
     local what=$1 want=$2 phrase=$3
     shift 3
     run "$@"
-    if [ "$status" -eq "$want" ]; then pass; else fail "$what: exit $status, expected $want ($err)"; fi
-    if [ "$(wc -l <"$tmp/err")" -eq 1 ]; then pass; else fail "$what: stderr is not one line: $err"; fi
-    case "$err" in *"$phrase"*) pass ;; *) fail "$what: no \"$phrase\" in: $err" ;; esac
-    if [ ! -s "$tmp/stdout" ]; then pass; else fail "$what: output on stdout: $(head -c 200 "$tmp/stdout")"; fi
+    expect_refusal "$what" "$want" "$tmp/stdout"
+    expect_err_says "$what" "$phrase"
 }
 expect_refused "--seq 1" 2 "--seq 1" bench -m "$tmp/llama.kvg" --seq 1
 expect_refused "--seq beyond the context" 2 "2 to 128" bench -m "$tmp/llama.kvg" --seq 129
