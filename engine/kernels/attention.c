@@ -58,6 +58,17 @@ void kvg_attend_tile_scalar(const kvg_attn_query *u, size_t n, size_t hd, size_t
         kvg_attend_scalar(&u[i], hd, kv_stride, scale);
 }
 
+static size_t few_max = KVG_ATTN_FEW; /* see kvg_attend_set_few_max */
+
+size_t kvg_attend_set_few_max(size_t n)
+{
+    const size_t old = few_max;
+    few_max = n < KVG_ATTN_FEW ? n : KVG_ATTN_FEW;
+    return old;
+}
+
+size_t kvg_attend_few_max(void) { return few_max; }
+
 typedef void attend_tile_fn(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *scratch);
 
 static attend_tile_fn *attend_for_path(void)

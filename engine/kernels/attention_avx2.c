@@ -3,7 +3,9 @@
  * (AVX-512F, enabled per function by a target attribute) when
  * kvg_matmul_avx512_active() says so. Both give the same bits: every lane
  * runs the same chain of operations, and the softmax between the two
- * products (scale, mask, max, exp, sum) is the one 256-bit code below.
+ * products (scale, mask, max, exp, sum) is the one 256-bit code below, and
+ * the few-unit path's scores (scores_few, for generation's runs of 1 to
+ * KVG_ATTN_FEW queries) are 256-bit in both.
  * Head dims that are not a multiple of 8 or above KVG_ATTN_SIMD_MAX_HD use
  * the scalar unit. */
 #include <immintrin.h>
@@ -47,6 +49,72 @@ static void pack_kt(float *kt, const float *k, size_t nk, size_t nk_pad, size_t 
             for (size_t a = 0; a < 8; a++)
                 _mm256_storeu_ps(kt + (i0 + a) * KVG_ATTN_BLOCK + j0, r[a]);
         }
+}
+
+/* The few-unit path's scores (tiles of generation: 1 to KVG_ATTN_FEW
+ * queries per run), without pack_kt: s[r][j0 + c] = q_r . k_{j0 + c} for
+ * r < MR, c < 8 * NV. Each 8 keys x 8 head dims of the block are loaded and
+ * transposed in registers, then used by every query; each (query, key) is
+ * scores_block's chain, acc = fma(q_r[i], k_j[i], acc) for i = 0..hd-1 from
+ * 0, so the bits are the packed path's. Keys from nk on (past the block's
+ * last visible row) count as 0, as pack_kt pads them. */
+static inline __attribute__((always_inline)) void scores_few_block(float (*s)[KVG_ATTN_BLOCK],
+                                                                   const kvg_attn_query *u, const float *k,
+                                                                   size_t nk, size_t j0, size_t hd,
+                                                                   size_t kv_stride, const int MR, const int NV)
+{
+    __m256 acc[KVG_ATTN_FEW][4];
+    for (int r = 0; r < MR; r++)
+        for (int c = 0; c < NV; c++)
+            acc[r][c] = _mm256_setzero_ps();
+    for (size_t i0 = 0; i0 < hd; i0 += 8)
+        for (int c = 0; c < NV; c++) {
+            const size_t jc = j0 + 8 * (size_t)c;
+            const float *kc = k + jc * kv_stride + i0;
+            __m256 t[8];
+            if (jc + 8 <= nk)
+                for (size_t a = 0; a < 8; a++)
+                    t[a] = _mm256_loadu_ps(kc + a * kv_stride);
+            else
+                for (size_t a = 0; a < 8; a++)
+                    t[a] = jc + a < nk ? _mm256_loadu_ps(kc + a * kv_stride) : _mm256_setzero_ps();
+            transpose8(t); /* t[a]: head dim i0 + a of the 8 keys */
+            for (int a = 0; a < 8; a++)
+                for (int r = 0; r < MR; r++)
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(u[r].q[i0 + a]), t[a], acc[r][c]);
+        }
+    for (int r = 0; r < MR; r++)
+        for (int c = 0; c < NV; c++)
+            _mm256_storeu_ps(s[r] + j0 + 8 * c, acc[r][c]);
+}
+
+/* Scores of a run of n <= KVG_ATTN_FEW queries against the key block at k
+ * (rows kv_stride apart); query r sees keys j < nb[r], nk = max nb[r]. */
+static __attribute__((noinline)) void scores_few(float (*s)[KVG_ATTN_BLOCK], const kvg_attn_query *u, size_t n,
+                                                 const float *k, size_t nk, size_t hd, size_t kv_stride)
+{
+    const size_t nkv = (nk + 7) / 8; /* vectors of 8 keys */
+    /* FEW_NV(MR) vectors of keys at a time: independent FMA chains enough to
+     * hide the FMA latency, accumulators few enough for 16 registers */
+#define FEW_NV(MR) ((MR) == 1 ? 4 : 2)
+    for (size_t c = 0; c < nkv;) {
+        const size_t left = nkv - c;
+#define CALL(MR)                                                                                                     \
+    do {                                                                                                           \
+        if (left >= FEW_NV(MR))                                                                                    \
+            scores_few_block(s, u, k, nk, 8 * c, hd, kv_stride, MR, FEW_NV(MR)), c += FEW_NV(MR);                  \
+        else                                                                                                       \
+            scores_few_block(s, u, k, nk, 8 * c, hd, kv_stride, MR, 1), c++;                                       \
+    } while (0)
+        switch (n) {
+        case 1: CALL(1); break;
+        case 2: CALL(2); break;
+        case 3: CALL(3); break;
+        default: CALL(4); break;
+        }
+#undef CALL
+#undef FEW_NV
+    }
 }
 
 /* vp[j][0..hd) = v_j (row j at v + j * kv_stride) for j < nk. */
@@ -214,11 +282,15 @@ static void attend_tile(attend_run_fn *run, const kvg_attn_query *u, size_t n, s
                         float scale, float *scratch)
 {
     _Alignas(64) float s[KVG_ATTN_TILE][KVG_ATTN_BLOCK]; /* per unit: scores, then weights */
+    const size_t few_max = kvg_attend_few_max();
     float *kt = scratch, *vp = scratch + KVG_ATTN_BLOCK * hd;
     for (size_t i0 = 0, i1; i0 < n; i0 = i1) {
         for (i1 = i0 + 1; i1 < n && u[i1].k == u[i0].k && u[i1].v == u[i0].v; i1++)
             ;
-        run(u + i0, i1 - i0, hd, kv_stride, scale, kt, vp, s);
+        if (i1 - i0 <= few_max)
+            run(u + i0, i1 - i0, hd, kv_stride, scale, NULL, NULL, s);
+        else
+            run(u + i0, i1 - i0, hd, kv_stride, scale, kt, vp, s);
     }
 }
 
