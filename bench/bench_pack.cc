@@ -15,6 +15,9 @@
 //                                  kvg_matmul_avx512_active says)
 //   QPack/<model.matrix>/<dtype>   q8_0 / q4_0: pack_panel of the integer-dot
 //                                  kernel (AVX2 vpmaddubsw, or AVX512_VNNI)
+//   GemmDRAM/<model.matrix>/<dtype>/T512  the whole kvg_matmul of 512 tokens
+//                                  over the set (its threads: OMP_NUM_THREADS;
+//                                  CPU time of the process): packing in place
 //   ReadBW/<pattern>               the bound: 256-bit loads summed over a
 //                                  512 MiB buffer, seq = one stream, rows8 = 8
 //                                  streams a matrix row apart read 8 rows
@@ -23,6 +26,8 @@
 // fastest iteration), ns_per_elem (CPU ns per weight element, mean; ReadBW:
 // per 4 bytes), ns_per_elem_best.
 //   OMP_NUM_THREADS=1 build/bench/kvg_bench --benchmark_filter='ReadBW|PackW|QPack'
+// KVG_BENCH_PACK_SET_KB=1 packs one matrix over and over (from the caches,
+// for the packers' arithmetic alone).
 // x86-64 only (the AVX2 packers); elsewhere nothing is registered.
 #include <benchmark/benchmark.h>
 
@@ -30,6 +35,7 @@
 #include <immintrin.h>
 #include <sys/mman.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -46,7 +52,13 @@ extern "C" {
 
 namespace {
 
-const size_t kSetBytes = size_t(256) << 20; // a weight set: at least this, far more than L3
+// A weight set: at least this, far more than L3; KVG_BENCH_PACK_SET_KB=N
+// sets it (a small one, e.g. 1: one matrix, times packing from the caches).
+size_t set_bytes()
+{
+    const char *e = std::getenv("KVG_BENCH_PACK_SET_KB");
+    return e && std::atol(e) > 0 ? (size_t)std::atol(e) << 10 : size_t(256) << 20;
+}
 
 struct Shape {
     const char *name;
@@ -83,7 +95,7 @@ struct WeightSet {
             v = (float)((double)(seed >> 40) / (double)(1ull << 24) - 0.5) * 0.04f;
         }
         mat_bytes = wf.size() / t->block_elems * t->block_bytes;
-        n_mats = (kSetBytes + mat_bytes - 1) / mat_bytes;
+        n_mats = (set_bytes() + mat_bytes - 1) / mat_bytes;
         data = map_bytes(n_mats * mat_bytes);
         if (!data)
             return;
@@ -108,7 +120,9 @@ void set_counters(benchmark::State &state, double bytes, double elems, double cp
 }
 
 // pack(one matrix) over the whole set per iteration.
-template <class Pack> void pack_set(benchmark::State &state, const Shape &s, kvg_dtype wtype, Pack pack)
+template <class Pack>
+void pack_set(benchmark::State &state, const Shape &s, kvg_dtype wtype, Pack pack,
+              double (*cpu_seconds)() = kvg_bench::thread_cpu_seconds)
 {
     if (kvg_kernel_path_get() != KVG_PATH_AVX2) {
         state.SkipWithError("needs the AVX2 kernel path");
@@ -121,13 +135,13 @@ template <class Pack> void pack_set(benchmark::State &state, const Shape &s, kvg
     }
     double cpu = 0, best = 1e30;
     for (auto _ : state) {
-        double c0 = kvg_bench::thread_cpu_seconds();
+        double c0 = cpu_seconds();
         for (size_t i = 0; i < set.n_mats; i++)
             if (pack(set.data + i * set.mat_bytes) != 0) {
                 state.SkipWithError("packing failed");
                 return;
             }
-        double c = kvg_bench::thread_cpu_seconds() - c0;
+        double c = cpu_seconds() - c0;
         cpu += c;
         best = c < best ? c : best;
     }
@@ -151,6 +165,18 @@ void BM_QPack(benchmark::State &state, Shape s, kvg_dtype wtype)
     pack_set(state, s, wtype, [&](const unsigned char *w) {
         return kvg_matmul_qdot_avx2(nullptr, &qa, w, wtype, nullptr, 0, s.n_out);
     });
+}
+
+// The whole product (kvg_matmul, T tokens, the kernel's own threads) over
+// the set: packing from DRAM as a pass over a model does it, interleaved
+// with the micro-kernels (which the prefetch of the next block overlaps).
+// GBps here is W bytes per CPU second of the process (all threads).
+void BM_GemmDRAM(benchmark::State &state, Shape s, kvg_dtype wtype, size_t n_tok)
+{
+    std::vector<float> x(n_tok * s.n_in, 0.01f), y(n_tok * s.n_out);
+    pack_set(state, s, wtype, [&](const unsigned char *w) {
+        return kvg_matmul(y.data(), x.data(), w, wtype, nullptr, n_tok, s.n_in, s.n_out);
+    }, kvg_bench::process_cpu_seconds);
 }
 
 // Sum of the 64-bit lanes of p[0 .. bytes) (bytes a multiple of 128): 4
@@ -224,6 +250,12 @@ int register_all()
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
     }
+    for (const Shape &s : {shapes[1], shapes[5]})
+        for (kvg_dtype d : {KVG_DTYPE_F32, KVG_DTYPE_F16, KVG_DTYPE_Q8_0, KVG_DTYPE_Q4_0})
+            benchmark::RegisterBenchmark((std::string("GemmDRAM/") + s.name + "/" + kvg_dtype_get(d)->name + "/T512").c_str(),
+                                         BM_GemmDRAM, s, d, size_t(512))
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
     return 0;
 }
 const int registered = register_all();

@@ -77,20 +77,25 @@ static inline const void *elem_addr(const void *w, kvg_dtype wtype, size_t n_in,
 }
 
 /* Any panel width that is a multiple of 8 (16 for the 256-bit micro-kernel,
- * 32 for the 512-bit one). While a group of 8 rows is packed, the next 8
- * rows (of this panel or the next one) are prefetched at the same k: W
- * comes from DRAM once per product, and its 8+ row streams with short runs
- * (kc elements) are more than the hardware prefetchers keep ahead of. */
+ * 32 for the 512-bit one). While a group of 8 rows is packed, 8 rows further
+ * on (of this panel or the next one) are prefetched at the same k, once per
+ * cache line: W comes from DRAM once per product, and its 8+ row streams
+ * with short runs (kc elements) are more than the hardware prefetchers keep
+ * ahead of. How far: 16 rows for f32, 8 for 2-byte types (bench_pack.cc,
+ * PackW from DRAM, Zen 5: f32 ~15 -> ~19 GB/s with 16 rows instead of 8;
+ * f16 no better). */
 static inline __attribute__((always_inline)) void pack_w_body(float *dst, size_t width, const void *w,
                                                               kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
                                                               size_t k0, size_t kc)
 {
-    size_t kv = kc / 8 * 8;
+    const size_t kv = kc / 8 * 8, ahead = wtype == KVG_DTYPE_F32 ? 16 : 8;
+    /* k steps per 64-byte line (quantized rows: a prefetch per 16 k, as the blocks are not line-aligned) */
+    const size_t line_k = wtype == KVG_DTYPE_F16 || wtype == KVG_DTYPE_BF16 ? 32 : 16;
     for (size_t rh = 0; rh < width; rh += 8) { /* rows rh .. rh+7 of the panel */
         for (size_t k = 0; k < kv; k += 8) {
-            if (k % 16 == 0)
+            if ((k0 + k) % line_k == 0)
                 for (size_t i = 0; i < 8; i++)
-                    _mm_prefetch(elem_addr(w, wtype, n_in, r0 + rh + 8 + i, k0 + k), _MM_HINT_T0);
+                    _mm_prefetch(elem_addr(w, wtype, n_in, r0 + rh + ahead + i, k0 + k), _MM_HINT_T0);
             __m256 v[8];
             for (size_t i = 0; i < 8; i++)
                 v[i] = rh + i < nr ? load8(w, wtype, n_in, r0 + rh + i, k0 + k) : _mm256_setzero_ps();

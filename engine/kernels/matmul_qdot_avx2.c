@@ -41,6 +41,7 @@ static void pack_panel(uint8_t *dst, float *dw, const void *w, kvg_dtype wtype, 
     const size_t bytes = panel_block_bytes(wtype);
     for (size_t blk = 0; blk < n_blocks; blk++, dst += bytes, dw += NR) {
         __m256i v[8];
+        qdot_prefetch_next(w, wtype, n_blocks, r0 + NR, NR, blk);
         qdot_load8(v, dw, w, wtype, n_blocks, r0, nr, blk);
         for (size_t j = 0; j < 8; j++) {
             if (wtype == KVG_DTYPE_Q8_0) {

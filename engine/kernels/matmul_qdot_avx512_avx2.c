@@ -51,7 +51,8 @@ int kvg_matmul_qdot_vnni_cpu(void)
 static void pack_panel(uint8_t *dst, float *dw, const void *w, kvg_dtype wtype, size_t n_blocks, size_t r0, size_t nr)
 {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (size_t blk = 0; blk < n_blocks; blk++, dst += BLOCK_BYTES, dw += NR)
+    for (size_t blk = 0; blk < n_blocks; blk++, dst += BLOCK_BYTES, dw += NR) {
+        qdot_prefetch_next(w, wtype, n_blocks, r0 + NR, NR, blk);
         for (size_t half = 0; half < 2; half++) {
             __m256i v[8];
             size_t r = r0 + 8 * half, n = nr > 8 * half ? nr - 8 * half : 0;
@@ -60,6 +61,7 @@ static void pack_panel(uint8_t *dst, float *dw, const void *w, kvg_dtype wtype, 
                 _mm256_storeu_si256((__m256i *)(dst + j * 64 + half * 32),
                                     wtype == KVG_DTYPE_Q8_0 ? _mm256_xor_si256(v[j], flip) : v[j]);
         }
+    }
     /* q8_0's missing rows: 0 XOR 0x80 = 128 times a zero scale, still 0 (and never stored) */
 }
 

@@ -25,6 +25,7 @@
 
 #include "kernels.h"
 #include "matmul_qdot.h"
+#include "prefetch_span.h"
 #include "thread_scratch.h"
 
 /* Tokens t0 .. t1-1 against one packed panel (outputs r0 .. r0+nr-1). A
@@ -68,9 +69,17 @@ static void qdot_panels(kvg_dtype wtype, uint8_t *packed, float *dws, float *y, 
             pack_panel(packed + j * panel_bytes, dws + j * n_blocks * NR, w, wtype, n_blocks, r0,
                        n_out - r0 < NR ? n_out - r0 : NR);
         }
+        /* the next PANELS panels' rows (contiguous in W), prefetched while these are swept: prefetch_span.h */
+        kvg_prefetch_span next;
+        size_t r_next = (jp + PANELS) * NR, row_bytes = n_blocks * (wtype == KVG_DTYPE_Q8_0 ? sizeof(kvg_block_q8_0)
+                                                                                             : sizeof(kvg_block_q4_0));
+        size_t next_rows = jp + PANELS < p1 ? (n_out - r_next < PANELS * NR ? n_out - r_next : PANELS * NR) : 0;
+        kvg_prefetch_span_init(&next, (uintptr_t)w + r_next * row_bytes, 0, next_rows * row_bytes, next_rows ? 1 : 0,
+                               n_panels * ((n_tok + TOK_CHUNK - 1) / TOK_CHUNK));
         for (size_t t0 = 0; t0 < n_tok; t0 += TOK_CHUNK) {
             size_t t1 = n_tok - t0 < TOK_CHUNK ? n_tok : t0 + TOK_CHUNK;
             for (size_t j = 0; j < n_panels; j++) {
+                kvg_prefetch_span_step(&next);
                 size_t r0 = (jp + j) * NR, nr = n_out - r0 < NR ? n_out - r0 : NR;
                 const uint8_t *panel = packed + j * panel_bytes;
                 const float *dw = dws + j * n_blocks * NR;

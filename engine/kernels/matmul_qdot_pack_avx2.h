@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kvg_dtype.h"
 #include "transpose_avx2.h"
@@ -46,6 +47,23 @@ static inline void qdot_load8(__m256i v[8], float dw[8], const void *w, kvg_dtyp
         }
     }
     qdot_transpose8(v);
+}
+
+/* While a packer reads block blk of n_rows rows (one panel), prefetches
+ * slice blk of the next panel's bytes: rows r_next .. r_next+n_rows-1 are
+ * contiguous in W, n_rows blocks' worth per slice, so the next panel is in
+ * L1 when its packing starts, whatever order the packer reads it in. (W is
+ * read once per product, from DRAM; the packer reads n_rows streams 18 or
+ * 34 bytes at a time, which the hardware prefetchers do not follow: without
+ * this it waits on nearly every load.) Integer arithmetic: rows past the
+ * end are only prefetched, which never faults. */
+static inline void qdot_prefetch_next(const void *w, kvg_dtype wtype, size_t n_blocks, size_t r_next, size_t n_rows,
+                                      size_t blk)
+{
+    const size_t block_bytes = wtype == KVG_DTYPE_Q8_0 ? sizeof(kvg_block_q8_0) : sizeof(kvg_block_q4_0);
+    const uintptr_t start = (uintptr_t)w + r_next * n_blocks * block_bytes + blk * n_rows * block_bytes;
+    for (uintptr_t a = start & ~(uintptr_t)63; a < start + n_rows * block_bytes; a += 64)
+        _mm_prefetch((const char *)a, _MM_HINT_T0);
 }
 
 #endif
