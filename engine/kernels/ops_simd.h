@@ -65,6 +65,8 @@ void kvg_vec_erfc(float *y, const float *x, size_t n);
     void kvg_gelu_erf_##S(float *x, size_t n);                                                                     \
     void kvg_silu_##S(float *x, size_t n);                                                                         \
     void kvg_swiglu_##S(float *gate, const float *up, size_t n);                                                   \
+    void kvg_epilogue_tile_##S(const kvg_epilogue *epi, float *y, size_t ld, size_t i0, size_t rows, size_t j0,    \
+                               size_t n);                                                                          \
     void kvg_add_##S(float *x, const float *y, size_t n);                                                          \
     void kvg_log_softmax_##S(float *out, const float *x, size_t n);                                                \
     double kvg_logsumexp_##S(const float *x, size_t n);                                                            \
