@@ -7,7 +7,7 @@
  *
  * Threads: the whole pass runs on the OpenMP team. kvg_matmul and
  * kvg_attention parallelize inside; every other op (embedding, norms, RoPE,
- * cache writes, residual adds) is split here into pieces of
+ * cache writes, activations, residual adds) is split here into pieces of
  * fixed size -- one token's row, or PIECE elements -- handed out to the
  * threads. The pieces do not depend on the thread count and each is computed
  * whole by one thread, so results are bit-identical on any number of threads.
@@ -103,6 +103,24 @@ static void add_norm(pass *p, float *x, const float *y, float *out, const float 
     }
 }
 
+/* x[n] = act(x[n]) in pieces. */
+static void activate(void (*act)(float *, size_t), float *x, size_t n)
+{
+    const size_t n_pieces = (n + PIECE - 1) / PIECE;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(n))
+    for (size_t i = 0; i < n_pieces; i++)
+        act(x + i * PIECE, n - i * PIECE < PIECE ? n - i * PIECE : PIECE);
+}
+
+/* gate[n] = silu(gate) * up, in pieces. */
+static void swiglu(float *gate, const float *up, size_t n)
+{
+    const size_t n_pieces = (n + PIECE - 1) / PIECE;
+#pragma omp parallel for schedule(static) if (WORTH_THREADS(n))
+    for (size_t i = 0; i < n_pieces; i++)
+        kvg_swiglu(gate + i * PIECE, up + i * PIECE, n - i * PIECE < PIECE ? n - i * PIECE : PIECE);
+}
+
 /* x[n] += y[n] (the residual adds), in pieces. */
 static void add(float *x, const float *y, size_t n)
 {
@@ -169,10 +187,7 @@ static void attention(pass *p, uint32_t L, float *out, const float *h)
 }
 
 /* out[T, d] = MLP of layer L on the normed input h[T, d]:
- * llama: down(silu(gate h) * up h); gpt2 / gptneox: down(act(up h + b) ) + b.
- * The activation is the up product's epilogue (kvg_matmul_ex): it runs on
- * each tile of the product while the tile is in L1, instead of a separate
- * pass over the [T, ffn] buffer; the same bits. */
+ * llama: down(silu(gate h) * up h); gpt2 / gptneox: down(act(up h + b) ) + b. */
 static void mlp(pass *p, uint32_t L, float *out, const float *h)
 {
     const kvg_tf_config *c = p->c;
@@ -183,17 +198,17 @@ static void mlp(pass *p, uint32_t L, float *out, const float *h)
     const kvg_qact *qh = quantize(p, &qa, h, d, is_quantized(l->w_gate) || is_quantized(l->w_up));
 
     if (l->w_gate.data) {
-        kvg_epilogue swiglu = {KVG_EPI_SWIGLU, s->hb};
         matmul(p, s->hb, h, qh, l->w_gate, NULL, d, ffn, NULL);             /* hb [T, ffn] = gate h */
-        matmul(p, s->hb2, h, qh, l->w_up, NULL, d, ffn, &swiglu);           /* hb2 [T, ffn] = silu(hb) * up h */
+        matmul(p, s->hb2, h, qh, l->w_up, NULL, d, ffn, NULL);              /* hb2 [T, ffn] = up h */
+        swiglu(s->hb, s->hb2, p->T * ffn);
     } else {
-        kvg_epilogue act = {c->activation == KVG_ACT_GELU_TANH ? KVG_EPI_GELU_TANH
-                            : c->activation == KVG_ACT_GELU    ? KVG_EPI_GELU_ERF
-                                                               : KVG_EPI_SILU,
-                            NULL};
-        matmul(p, s->hb2, h, qh, l->w_up, l->b_up, d, ffn, &act);           /* hb2 [T, ffn] = act(up h + b) */
+        matmul(p, s->hb, h, qh, l->w_up, l->b_up, d, ffn, NULL);            /* hb [T, ffn] */
+        activate(c->activation == KVG_ACT_GELU_TANH ? kvg_gelu_tanh
+                 : c->activation == KVG_ACT_GELU    ? kvg_gelu_erf
+                                                    : kvg_silu,
+                 s->hb, p->T * ffn);
     }
-    matmul(p, out, s->hb2, quantize(p, &qa, s->hb2, ffn, is_quantized(l->w_down)), l->w_down, l->b_down, ffn, d,
+    matmul(p, out, s->hb, quantize(p, &qa, s->hb, ffn, is_quantized(l->w_down)), l->w_down, l->b_down, ffn, d,
            NULL);                                                         /* out [T, d] */
 }
 
