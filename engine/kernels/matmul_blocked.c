@@ -40,6 +40,7 @@ static void tile(const kgemm_path *path, float *y, const float *x, const float *
     for (size_t i = 0; i < MR; i++)
         a[i] = x + (i0 + (i < mr ? i : 0)) * n_in + k0;
     float *c = y + i0 * n_out + r0;
+    kvg_epilogue_prefetch(epi, n_out, i0, mr, r0, nr);
     if (mr == MR && nr == NR) {
         path->micro(kc, a, panel, c, n_out, first, bias ? bias + r0 : NULL);
     } else {

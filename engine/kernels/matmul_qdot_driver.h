@@ -48,6 +48,7 @@ static inline __attribute__((always_inline)) void qdot_sweep(kvg_dtype wtype, fl
         size_t mr = t1 - i0 < MR ? t1 - i0 : MR, tok[MR];
         for (size_t i = 0; i < MR; i++)
             tok[i] = i0 + (i < mr ? i : 0);
+        kvg_epilogue_prefetch(epi, n_out, i0, mr, r0, nr);
         if (mr == MR && nr == NR) {
             micro(wtype, qa, tok, panel, dw, y + i0 * n_out + r0, n_out, bias);
         } else {
@@ -56,7 +57,10 @@ static inline __attribute__((always_inline)) void qdot_sweep(kvg_dtype wtype, fl
             for (size_t i = 0; i < mr; i++)
                 memcpy(y + (i0 + i) * n_out + r0, ct + i * NR, nr * sizeof *ct);
         }
-        if (epi) /* on the tile just stored, while it is in L1 */
+        /* on the tile just stored, while it is in L1 (a block of the whole
+         * sweep measured no better: its rows, n_out floats apart, fight
+         * over the same L1 sets) */
+        if (epi)
             kvg_epilogue_tile(epi, y, n_out, i0, mr, r0, nr);
     }
 }
