@@ -3,7 +3,8 @@
  * (AVX-512F, enabled per function by a target attribute) when
  * kvg_matmul_avx512_active() says so. Both give the same bits: every lane
  * runs the same chain of operations, and the softmax between the two
- * products (scale, mask, max, exp, sum) is the one 256-bit code below, and
+ * products (scale, mask, max, exp, sum) is the one 256-bit code of
+ * attention_blocked_vf.h (or its 16-lane twin below), and
  * the few-unit path's scores (scores_few, for generation's runs of 1 to
  * KVG_ATTN_FEW queries) are 256-bit in both.
  * Head dims that are not a multiple of 8 or above KVG_ATTN_SIMD_MAX_HD use
@@ -15,6 +16,8 @@
 #include "ops_simd.h"
 #include "simd_vec_avx2.h"
 #include "vmath_simd.h"
+
+#include "attention_blocked_vf.h"
 
 /* The 8x8 block r[a][b] -> r[b][a]. */
 static inline void transpose8(__m256 r[8])
@@ -125,47 +128,6 @@ static void pack_v(float *vp, const float *v, size_t nk, size_t hd, size_t kv_st
             _mm256_storeu_ps(vp + j * hd + c, _mm256_loadu_ps(v + j * kv_stride + c));
 }
 
-/* The softmax of one query's block, in two versions with the same bits:
- * s[j] for j < nb (its causal window in the block) holds the dot products
- * q . k_j. Updates the running max m of the scaled scores and the
- * denominator l (rescaled, plus this block's weights), and sets
- * s[j] = e^(scale * s[j] - m) (one rounding: an FMA), 0 from nb up to whole
- * vectors. Returns the factor e^(m_old - m) by which its accumulator must
- * be rescaled (1: nothing seen in this block, nothing changes). The
- * algorithm of kvg_attend_scalar.
- *
- * The first pass, shared: pads s with -inf (weight 0) from nb to a multiple
- * of pad (8 or 16) and returns the new running max. */
-static float block_max(float *s, size_t nb, size_t pad, float scale, float m)
-{
-    for (size_t j = nb; j % pad; j++)
-        s[j] = -INFINITY;
-    vf vmax = vf_set1(-INFINITY);
-    for (size_t j = 0; j < nb; j += VF_N)
-        vmax = vf_max(vmax, vf_load(s + j));
-    /* scale > 0 and rounding is monotonic: max(scale * s) = scale * max(s) */
-    const float bmax = vf_hmax(vmax) * scale;
-    return bmax > m ? bmax : m;
-}
-
-static __attribute__((noinline)) float softmax_row_256(float *s, size_t nb, float scale, float *m, float *l)
-{
-    if (!nb)
-        return 1.0f;
-    const float m_new = block_max(s, nb, VF_N, scale, *m);
-    const float corr = expf(*m - m_new); /* 0 on the first block (m = -inf) */
-    const vf sv = vf_set1(scale), neg_m = vf_set1(-m_new);
-    vf lsum = vf_set1(0.0f);
-    for (size_t j = 0; j < nb; j += VF_N) {
-        vf p = vf_exp(vf_fma(vf_load(s + j), sv, neg_m));
-        vf_store(s + j, p);
-        lsum = vf_add(lsum, p);
-    }
-    *l = *l * corr + vf_hsum(lsum);
-    *m = m_new;
-    return corr;
-}
-
 #define TARGET_AVX512 __attribute__((target("avx512f")))
 
 /* vf_exp (vmath_simd.h) on 16 lanes: the same operations per lane, so the
@@ -195,8 +157,8 @@ static inline TARGET_AVX512 __m512 exp_512(__m512 x)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x); /* NaN stays NaN */
 }
 
-/* softmax_row_256 with the exponentials on 16 lanes; the denominator is
- * summed in a second pass on 8 lanes, in softmax_row_256's order. */
+/* softmax_row_vf (attention_blocked_vf.h) with the exponentials on 16 lanes; the denominator is
+ * summed in a second pass on 8 lanes, in softmax_row_vf's order. */
 static __attribute__((noinline)) TARGET_AVX512 float softmax_row_512(float *s, size_t nb, float scale, float *m, float *l)
 {
     if (!nb)
@@ -214,16 +176,6 @@ static __attribute__((noinline)) TARGET_AVX512 float softmax_row_512(float *s, s
     return corr;
 }
 
-/* out /= l for each unit. */
-static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const float *l)
-{
-    for (size_t i = 0; i < n; i++) {
-        const vf lv = vf_set1(l[i]);
-        for (size_t c = 0; c < hd; c += VF_N)
-            vf_store(u[i].out + c, vf_div(vf_load(u[i].out + c), lv));
-    }
-}
-
 /* 256-bit: 3 queries x 4 vectors = 12 accumulators of 16 ymm registers. */
 #define AB_FN(name) name##_256
 #define AB_TARGET
@@ -237,6 +189,7 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 #define av_fma(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define AB_MR_S 3
 #define AB_MR_PV 3
+#define AB_SOFTMAX_ROW softmax_row_vf
 #include "attention_blocked.h"
 #undef AB_FN
 #undef AB_TARGET
@@ -250,6 +203,7 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 #undef av_fma
 #undef AB_MR_S
 #undef AB_MR_PV
+#undef AB_SOFTMAX_ROW
 
 /* 512-bit: 6 queries x 4 vectors = 24 accumulators of 32 zmm registers. */
 #define AB_FN(name) name##_512
@@ -264,34 +218,12 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 #define av_fma(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define AB_MR_S 6
 #define AB_MR_PV 6
+#define AB_SOFTMAX_ROW softmax_row_512
 #include "attention_blocked.h"
-
-typedef void attend_run_fn(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *kt,
-                           float *vp, float (*s)[KVG_ATTN_BLOCK]);
 
 size_t kvg_attend_scratch_avx2(size_t hd)
 {
     return hd % 8 || hd > KVG_ATTN_SIMD_MAX_HD ? 0 : 2 * KVG_ATTN_BLOCK * hd;
-}
-
-/* Splits the tile into runs of units that share their K and V rows (a
- * tile may hold tokens of two sequences) and attends each run. scratch:
- * kvg_attend_scratch_avx2(hd) floats, the packed key block [hd][block]
- * then the packed value block [block][hd]. */
-static void attend_tile(attend_run_fn *run, const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride,
-                        float scale, float *scratch)
-{
-    _Alignas(64) float s[KVG_ATTN_TILE][KVG_ATTN_BLOCK]; /* per unit: scores, then weights */
-    const size_t few_max = kvg_attend_few_max();
-    float *kt = scratch, *vp = scratch + KVG_ATTN_BLOCK * hd;
-    for (size_t i0 = 0, i1; i0 < n; i0 = i1) {
-        for (i1 = i0 + 1; i1 < n && u[i1].k == u[i0].k && u[i1].v == u[i0].v; i1++)
-            ;
-        if (i1 - i0 <= few_max)
-            run(u + i0, i1 - i0, hd, kv_stride, scale, NULL, NULL, s);
-        else
-            run(u + i0, i1 - i0, hd, kv_stride, scale, kt, vp, s);
-    }
 }
 
 void kvg_attend_tile_avx2(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale,

@@ -136,13 +136,13 @@ void kvg_add(float *x, const float *y, size_t n);
  * softmax is computed online over blocks of 64 positions (running max and
  * denominator, flash-attention style): numerically stable, and the scratch
  * does not grow with the window: 64 floats per (token, head) unit (on the
- * stack), and on x86-64 the key and value block packed once per tile
- * (2 x 64 x head_dim floats per thread, allocated per call). There, a
- * tile (up to 64 units: consecutive tokens x the heads of one kv group)
- * computes its scores and weighted values as register-blocked GEMMs, on 512-bit
- * registers when kvg_matmul_avx512_active() (KVG_MATMUL_AVX512=0 keeps it
- * to 256-bit; the same bits); runs of 1 to 4 units sharing a kv head
- * (generation) skip the packing. Each unit's result is computed the same way
+ * stack), and on the SIMD paths the key and value block packed once per
+ * tile (2 x 64 x head_dim floats per thread, allocated per call). A tile
+ * (up to 64 units: consecutive tokens x the heads of one kv group)
+ * computes its scores and weighted values as register-blocked GEMMs (AVX2,
+ * NEON), on 512-bit registers when kvg_matmul_avx512_active()
+ * (KVG_MATMUL_AVX512=0 keeps it to 256-bit; the same bits); runs of 1 to 4
+ * units sharing a kv head (generation) skip the packing. Each unit's result is computed the same way
  * whatever its tile and thread: the same bits for any thread count, and
  * for a token scored alone or in a batch. Returns 0, or -1 when the
  * scratch cannot be allocated (out then incomplete). */

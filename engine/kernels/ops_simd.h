@@ -98,6 +98,8 @@ void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t
 #endif
 #ifdef KVG_HAVE_NEON
 KVG_SIMD_OPS_DECLARE(neon)
+/* attention_neon.c: the scratch of kvg_attend_tile_neon (as on AVX2). */
+size_t kvg_attend_scratch_neon(size_t hd);
 #define KVG_IF_NEON(...) __VA_ARGS__
 #else
 #define KVG_IF_NEON(...)
