@@ -65,8 +65,15 @@ int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const f
 int kvg_matmul_set_avx512(int on);
 int kvg_matmul_avx512_active(void);
 
-/* The implementation a batch kvg_matmul runs now, for reports: "avx512"
- * (the AVX2 path on 512-bit registers), "avx2", "neon" or "scalar". */
+/* The implementation a batch kvg_matmul with wtype weights runs now, for
+ * reports: "avx512" (f32 / f16 / bf16 on the AVX2 path's 512-bit
+ * registers), "avx512-vnni" (q8_0 / q4_0 with AVX512_VNNI vpdpbusd),
+ * "avx2", "neon" or "scalar". */
+const char *kvg_matmul_impl_name_for(kvg_dtype wtype);
+/* The same for every dtype at once: "avx512+vnni" when the float GEMM runs
+ * on 512-bit registers and the integer one on AVX512_VNNI, "avx512" when
+ * only the float GEMM does (a CPU without VNNI), else the one name all
+ * dtypes share ("avx2", "neon", "scalar"). */
 const char *kvg_matmul_impl_name(void);
 
 /* Row i of a [rows, n] matrix in wtype, converted to f32 into out[n]
