@@ -15,6 +15,13 @@
 //     512-bit for path 3, measured in this process, fma_peak.h), GFLOPS_best
 //     and best_frac (the fastest single iteration: a shared machine's other
 //     load evicts caches between time slices, which the mean pays).
+//   BM_AttentionGen/<model>/<window>/<tokens>/<path>: generation (the decode
+//     step): `tokens` new queries (1 for plain decoding, 2-8 to find where the
+//     few-unit path stops paying) at the end of a `window`-position KV cache,
+//     all heads of one layer; the same models, paths and counters. few: the
+//     largest run of units (queries sharing a kv head) that takes the
+//     few-unit path (0: every run packs its key blocks; the same bits). The
+//     time per call is the figure to read (a call is microseconds).
 //   BM_LogSumExp/<V>/<path>: log-sum-exp of 512 rows of V logits (GPT-2's
 //     50257, SmolLM's 49152), what scoring does at every position.
 //     Paths: 0 scalar, 1 AVX2, 2 NEON.
@@ -32,6 +39,7 @@
 extern "C" {
 #include "kernels/kernel_path.h"
 #include "kernels/kernels.h"
+#include "kernels/ops_simd.h"
 }
 
 namespace {
@@ -64,31 +72,51 @@ bool use_path(benchmark::State &state, int64_t p)
     return true;
 }
 
-void BM_Attention(benchmark::State &state)
+// Sets attention path p (1 and 3: AVX2 on 256- / 512-bit registers); *ok
+// false (the benchmark skipped) if not available. Returns true for 3: the
+// 512-bit switch is on (kvg_matmul_set_avx512(0) after the run).
+bool set_attn_path(benchmark::State &state, int64_t path, bool *ok)
 {
-    const AttnModel &m = kModels[state.range(0)];
-    const int64_t path = state.range(1);
-    const bool wide = path == 3; // AVX2 path on 512-bit registers
-    if (!use_path(state, wide ? int64_t(KVG_PATH_AVX2) : path))
-        return;
+    const bool wide = path == 3;
+    *ok = use_path(state, wide ? int64_t(KVG_PATH_AVX2) : path);
+    if (!*ok)
+        return false;
     if (path == 1 || wide) {
         if (kvg_matmul_set_avx512(wide) != 0) {
             state.SkipWithError("no AVX-512F on this machine");
-            return;
+            *ok = false;
+            return false;
         }
         state.SetLabel(wide ? "avx2+avx512" : "avx2 (256-bit)");
     }
+    return wide;
+}
+
+// One layer of model m: n_new queries at the last positions of a cache of
+// `window` positions (n_new = window: a whole sequence scored), run on
+// `path` for the benchmark's iterations, process CPU time per call. Sets
+// the counters for the useful FLOPs (see the top); returns the fastest
+// call in CPU seconds (0 when the path is not available: skipped).
+double time_attention(benchmark::State &state, const AttnModel &m, uint32_t window, uint32_t n_new, int64_t path)
+{
+    bool ok;
+    const bool wide = set_attn_path(state, path, &ok);
+    if (!ok)
+        return 0;
     const size_t hd = m.head_dim, qw = m.n_heads * hd, kvw = m.n_kv * hd;
-    std::vector<float> q = random_floats(kSeq * qw, 1), k = random_floats(kSeq * kvw, 2),
-                       v = random_floats(kSeq * kvw, 3), out(kSeq * qw);
-    std::vector<uint32_t> row0(kSeq, 0), pos(kSeq);
-    for (uint32_t t = 0; t < kSeq; t++)
-        pos[t] = t;
-    kvg_attn_shape s = {m.n_heads, m.n_kv, m.head_dim, kSeq};
+    std::vector<float> q = random_floats(n_new * qw, 1), k = random_floats(window * kvw, 2),
+                       v = random_floats(window * kvw, 3), out(n_new * qw);
+    std::vector<uint32_t> row0(n_new, 0), pos(n_new);
+    double visible = 0;
+    for (uint32_t t = 0; t < n_new; t++) {
+        pos[t] = window - n_new + t;
+        visible += pos[t] + 1.0;
+    }
+    const kvg_attn_shape s = {m.n_heads, m.n_kv, m.head_dim, window};
     double best = 1e30, cpu = 0;
     for (auto _ : state) {
         double c0 = kvg_bench::process_cpu_seconds();
-        kvg_attention(out.data(), q.data(), k.data(), v.data(), row0.data(), pos.data(), kSeq, &s);
+        kvg_attention(out.data(), q.data(), k.data(), v.data(), row0.data(), pos.data(), n_new, &s);
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
         double c = kvg_bench::process_cpu_seconds() - c0;
@@ -97,8 +125,8 @@ void BM_Attention(benchmark::State &state)
     }
     if (path == 1 || wide)
         kvg_matmul_set_avx512(0);
-    double flops = 4.0 * m.n_heads * hd * (double)kSeq * (kSeq + 1) / 2;
-    double peak = wide ? kvg_bench::fma_peak512_gflops_1thread() : kvg_bench::fma_peak_gflops_1thread();
+    const double flops = 4.0 * m.n_heads * hd * visible;
+    const double peak = wide ? kvg_bench::fma_peak512_gflops_1thread() : kvg_bench::fma_peak_gflops_1thread();
     const double gflops = flops * 1e-9 * (double)state.iterations() / cpu, gflops_best = flops * 1e-9 / best;
     state.counters["GFLOPS_core"] = gflops;
     state.counters["GFLOPS_best"] = gflops_best;
@@ -106,7 +134,24 @@ void BM_Attention(benchmark::State &state)
         state.counters["peak_frac"] = gflops / peak;
         state.counters["best_frac"] = gflops_best / peak;
     }
-    state.counters["tokens/s"] = benchmark::Counter((double)kSeq * state.iterations(), benchmark::Counter::kIsRate);
+    return best;
+}
+
+void BM_Attention(benchmark::State &state)
+{
+    if (time_attention(state, kModels[state.range(0)], kSeq, kSeq, state.range(1)) > 0)
+        state.counters["tokens/s"] =
+            benchmark::Counter((double)kSeq * state.iterations(), benchmark::Counter::kIsRate);
+}
+
+void BM_AttentionGen(benchmark::State &state)
+{
+    const size_t few_old = kvg_attend_set_few_max(static_cast<size_t>(state.range(4)));
+    const double best = time_attention(state, kModels[state.range(0)], static_cast<uint32_t>(state.range(1)),
+                                       static_cast<uint32_t>(state.range(2)), state.range(3));
+    kvg_attend_set_few_max(few_old);
+    if (best > 0)
+        state.counters["us_best"] = best * 1e6;
 }
 
 void BM_LogSumExp(benchmark::State &state)
@@ -134,6 +179,25 @@ void attention_args(benchmark::internal::Benchmark *b)
             b->Args({m, p});
 }
 
+// Every model at 128, 512 and 1024 positions for one new token; GPT-2 and
+// TinyLlama (1 and 8 query heads per kv head) at 512 positions for 2-8
+// tokens (tiles of 2-8 and 16-64 units).
+void attention_gen_args(benchmark::internal::Benchmark *b)
+{
+    b->ArgNames({"model", "window", "tokens", "path", "few"});
+    for (int64_t m = 0; m < 3; m++)
+        for (int64_t w : {128, 512, 1024})
+            for (int64_t p = 0; p < 4; p++)
+                for (int64_t few : {0, KVG_ATTN_FEW})
+                    if (p != 0 || few) // the scalar path has no few-unit path
+                        b->Args({m, w, 1, p, few});
+    for (int64_t m : {0, 2})
+        for (int64_t t : {2, 3, 4, 6, 8})
+            for (int64_t p : {1, 3})
+                for (int64_t few : {0, KVG_ATTN_FEW})
+                    b->Args({m, 512, t, p, few});
+}
+
 void lse_args(benchmark::internal::Benchmark *b)
 {
     b->ArgNames({"V", "path"});
@@ -145,4 +209,5 @@ void lse_args(benchmark::internal::Benchmark *b)
 } // namespace
 
 BENCHMARK(BM_Attention)->Apply(attention_args)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AttentionGen)->Apply(attention_gen_args)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LogSumExp)->Apply(lse_args)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);

@@ -11,7 +11,8 @@
 //   peak_frac    GFLOPS_core / the single-thread 256-bit (AVX2; NEON: 128-bit)
 //                FMA peak measured in this process (fma_peak.h)
 //   peak512_frac GFLOPS_core / the single-thread AVX-512 FMA peak, when the
-//                GEMM runs on 512-bit registers (label avx2+avx512)
+//                GEMM runs on 512-bit registers (label avx512, or avx512-vnni
+//                for the integer kernel; kvg_matmul_impl_name_for)
 //   GFLOPS_best, best_frac, best512_frac  the same from the fastest single
 //                iteration's CPU time (the peak is a best-of-5 too): on a
 //                loaded machine other jobs evict our caches between time
@@ -98,7 +99,7 @@ void BM_Gemm(benchmark::State &state, Shape shape, kvg_dtype wtype, size_t n_tok
         double peak512 = kvg_bench::fma_peak512_gflops_1thread();
         state.counters["peak512_frac"] = peak512 > 0 ? flops / cpu / 1e9 / peak512 : 0;
         state.counters["best512_frac"] = peak512 > 0 ? best_gflops / peak512 : 0;
-        state.SetLabel(std::string("avx2+avx512") + suffix);
+        state.SetLabel(std::string(kvg_matmul_impl_name_for(wtype)) + suffix); // avx512 / avx512-vnni / avx2
     } else {
         state.SetLabel(std::string(kvg_kernel_path_name(kvg_kernel_path_get())) + suffix);
     }

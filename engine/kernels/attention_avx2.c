@@ -3,7 +3,10 @@
  * (AVX-512F, enabled per function by a target attribute) when
  * kvg_matmul_avx512_active() says so. Both give the same bits: every lane
  * runs the same chain of operations, and the softmax between the two
- * products (scale, mask, max, exp, sum) is the one 256-bit code below.
+ * products (scale, mask, max, exp, sum) is the one 256-bit code of
+ * attention_blocked_vf.h (or its 16-lane twin below), and
+ * the few-unit path's scores (scores_few, for generation's runs of 1 to
+ * KVG_ATTN_FEW queries) are 256-bit in both.
  * Head dims that are not a multiple of 8 or above KVG_ATTN_SIMD_MAX_HD use
  * the scalar unit. */
 #include <immintrin.h>
@@ -14,89 +17,7 @@
 #include "simd_vec_avx2.h"
 #include "vmath_simd.h"
 
-/* The 8x8 block r[a][b] -> r[b][a]. */
-static inline void transpose8(__m256 r[8])
-{
-    __m256 t[8], s[8];
-    for (int a = 0; a < 8; a += 2) {
-        t[a] = _mm256_unpacklo_ps(r[a], r[a + 1]);     /* r_a0 r_b0 r_a1 r_b1 | r_a4 r_b4 r_a5 r_b5 */
-        t[a + 1] = _mm256_unpackhi_ps(r[a], r[a + 1]); /* columns 2, 3 | 6, 7 */
-    }
-    for (int a = 0; a < 8; a += 4) {
-        s[a] = _mm256_shuffle_ps(t[a], t[a + 2], 0x44);     /* column 0 of 4 rows | column 4 */
-        s[a + 1] = _mm256_shuffle_ps(t[a], t[a + 2], 0xEE); /* 1 | 5 */
-        s[a + 2] = _mm256_shuffle_ps(t[a + 1], t[a + 3], 0x44); /* 2 | 6 */
-        s[a + 3] = _mm256_shuffle_ps(t[a + 1], t[a + 3], 0xEE); /* 3 | 7 */
-    }
-    for (int c = 0; c < 4; c++) {
-        r[c] = _mm256_permute2f128_ps(s[c], s[c + 4], 0x20);
-        r[c + 4] = _mm256_permute2f128_ps(s[c], s[c + 4], 0x31);
-    }
-}
-
-/* kt[i][j] = k_j[i] (row j at k + j * kv_stride) for i < hd, j < nk, and 0
- * for nk <= j < nk_pad (a multiple of 8, <= KVG_ATTN_BLOCK); hd % 8 == 0. */
-static void pack_kt(float *kt, const float *k, size_t nk, size_t nk_pad, size_t hd, size_t kv_stride)
-{
-    for (size_t j0 = 0; j0 < nk_pad; j0 += 8)
-        for (size_t i0 = 0; i0 < hd; i0 += 8) {
-            __m256 r[8];
-            for (size_t a = 0; a < 8; a++)
-                r[a] = j0 + a < nk ? _mm256_loadu_ps(k + (j0 + a) * kv_stride + i0) : _mm256_setzero_ps();
-            transpose8(r);
-            for (size_t a = 0; a < 8; a++)
-                _mm256_storeu_ps(kt + (i0 + a) * KVG_ATTN_BLOCK + j0, r[a]);
-        }
-}
-
-/* vp[j][0..hd) = v_j (row j at v + j * kv_stride) for j < nk. */
-static void pack_v(float *vp, const float *v, size_t nk, size_t hd, size_t kv_stride)
-{
-    for (size_t j = 0; j < nk; j++)
-        for (size_t c = 0; c < hd; c += 8) /* hd % 8 == 0: no call to memcpy per 64-float row */
-            _mm256_storeu_ps(vp + j * hd + c, _mm256_loadu_ps(v + j * kv_stride + c));
-}
-
-/* The softmax of one query's block, in two versions with the same bits:
- * s[j] for j < nb (its causal window in the block) holds the dot products
- * q . k_j. Updates the running max m of the scaled scores and the
- * denominator l (rescaled, plus this block's weights), and sets
- * s[j] = e^(scale * s[j] - m) (one rounding: an FMA), 0 from nb up to whole
- * vectors. Returns the factor e^(m_old - m) by which its accumulator must
- * be rescaled (1: nothing seen in this block, nothing changes). The
- * algorithm of kvg_attend_scalar.
- *
- * The first pass, shared: pads s with -inf (weight 0) from nb to a multiple
- * of pad (8 or 16) and returns the new running max. */
-static float block_max(float *s, size_t nb, size_t pad, float scale, float m)
-{
-    for (size_t j = nb; j % pad; j++)
-        s[j] = -INFINITY;
-    vf vmax = vf_set1(-INFINITY);
-    for (size_t j = 0; j < nb; j += VF_N)
-        vmax = vf_max(vmax, vf_load(s + j));
-    /* scale > 0 and rounding is monotonic: max(scale * s) = scale * max(s) */
-    const float bmax = vf_hmax(vmax) * scale;
-    return bmax > m ? bmax : m;
-}
-
-static __attribute__((noinline)) float softmax_row_256(float *s, size_t nb, float scale, float *m, float *l)
-{
-    if (!nb)
-        return 1.0f;
-    const float m_new = block_max(s, nb, VF_N, scale, *m);
-    const float corr = expf(*m - m_new); /* 0 on the first block (m = -inf) */
-    const vf sv = vf_set1(scale), neg_m = vf_set1(-m_new);
-    vf lsum = vf_set1(0.0f);
-    for (size_t j = 0; j < nb; j += VF_N) {
-        vf p = vf_exp(vf_fma(vf_load(s + j), sv, neg_m));
-        vf_store(s + j, p);
-        lsum = vf_add(lsum, p);
-    }
-    *l = *l * corr + vf_hsum(lsum);
-    *m = m_new;
-    return corr;
-}
+#include "attention_blocked_vf.h"
 
 #define TARGET_AVX512 __attribute__((target("avx512f")))
 
@@ -127,8 +48,8 @@ static inline TARGET_AVX512 __m512 exp_512(__m512 x)
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x); /* NaN stays NaN */
 }
 
-/* softmax_row_256 with the exponentials on 16 lanes; the denominator is
- * summed in a second pass on 8 lanes, in softmax_row_256's order. */
+/* softmax_row_vf (attention_blocked_vf.h) with the exponentials on 16 lanes; the denominator is
+ * summed in a second pass on 8 lanes, in softmax_row_vf's order. */
 static __attribute__((noinline)) TARGET_AVX512 float softmax_row_512(float *s, size_t nb, float scale, float *m, float *l)
 {
     if (!nb)
@@ -146,16 +67,6 @@ static __attribute__((noinline)) TARGET_AVX512 float softmax_row_512(float *s, s
     return corr;
 }
 
-/* out /= l for each unit. */
-static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const float *l)
-{
-    for (size_t i = 0; i < n; i++) {
-        const vf lv = vf_set1(l[i]);
-        for (size_t c = 0; c < hd; c += VF_N)
-            vf_store(u[i].out + c, vf_div(vf_load(u[i].out + c), lv));
-    }
-}
-
 /* 256-bit: 3 queries x 4 vectors = 12 accumulators of 16 ymm registers. */
 #define AB_FN(name) name##_256
 #define AB_TARGET
@@ -169,6 +80,7 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 #define av_fma(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define AB_MR_S 3
 #define AB_MR_PV 3
+#define AB_SOFTMAX_ROW softmax_row_vf
 #include "attention_blocked.h"
 #undef AB_FN
 #undef AB_TARGET
@@ -182,6 +94,7 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 #undef av_fma
 #undef AB_MR_S
 #undef AB_MR_PV
+#undef AB_SOFTMAX_ROW
 
 /* 512-bit: 6 queries x 4 vectors = 24 accumulators of 32 zmm registers. */
 #define AB_FN(name) name##_512
@@ -196,30 +109,12 @@ static void finish_rows(const kvg_attn_query *u, size_t n, size_t hd, const floa
 #define av_fma(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define AB_MR_S 6
 #define AB_MR_PV 6
+#define AB_SOFTMAX_ROW softmax_row_512
 #include "attention_blocked.h"
-
-typedef void attend_run_fn(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale, float *kt,
-                           float *vp, float (*s)[KVG_ATTN_BLOCK]);
 
 size_t kvg_attend_scratch_avx2(size_t hd)
 {
     return hd % 8 || hd > KVG_ATTN_SIMD_MAX_HD ? 0 : 2 * KVG_ATTN_BLOCK * hd;
-}
-
-/* Splits the tile into runs of units that share their K and V rows (a
- * tile may hold tokens of two sequences) and attends each run. scratch:
- * kvg_attend_scratch_avx2(hd) floats, the packed key block [hd][block]
- * then the packed value block [block][hd]. */
-static void attend_tile(attend_run_fn *run, const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride,
-                        float scale, float *scratch)
-{
-    _Alignas(64) float s[KVG_ATTN_TILE][KVG_ATTN_BLOCK]; /* per unit: scores, then weights */
-    float *kt = scratch, *vp = scratch + KVG_ATTN_BLOCK * hd;
-    for (size_t i0 = 0, i1; i0 < n; i0 = i1) {
-        for (i1 = i0 + 1; i1 < n && u[i1].k == u[i0].k && u[i1].v == u[i0].v; i1++)
-            ;
-        run(u + i0, i1 - i0, hd, kv_stride, scale, kt, vp, s);
-    }
 }
 
 void kvg_attend_tile_avx2(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale,

@@ -1,15 +1,17 @@
 /* attention_blocked.h — body of the blocked (flash-attention style) tile
- * kernel of the x86-64 path, written once against a vector layer and
- * included by attention_avx2.c twice: 256-bit (AVX2) and 512-bit
- * (AVX-512F). The includer defines:
- *   AB_FN(name)   suffixes a function name (name##_256 / name##_512)
+ * kernel, written once against a vector layer and included by
+ * attention_avx2.c twice, 256-bit (AVX2) and 512-bit (AVX-512F), and by
+ * attention_neon.c once (128-bit). The includer defines:
+ *   AB_FN(name)   suffixes a function name (name##_256 / _512 / _128)
  *   AB_TARGET     the function attribute the vector ISA needs (or nothing)
- *   av, AV_N      the vector type and its f32 lanes (8 or 16)
+ *   av, AV_N      the vector type and its f32 lanes (4, 8 or 16)
  *   av_zero(), av_load(p), av_store(p, x), av_set1(x), av_mul(a, b),
  *   av_fma(a, b, c) = a*b + c (one rounding)
  *   AB_MR_S, AB_MR_PV  queries per register block of the two products
- * and provides before it: pack_kt, pack_v, finish_rows (shared, 256-bit) and
- * AB_FN(softmax_row).
+ *   AB_SOFTMAX_ROW     the online-softmax step (softmax_row_vf of
+ *                      attention_blocked_vf.h, or one with its bits)
+ * and provides before it: pack_kt, pack_v, scores_few (the ISA's) and
+ * finish_rows (attention_blocked_vf.h).
  *
  * A run: units that read the same K/V rows (one kv head of one sequence).
  * Per key block of KVG_ATTN_BLOCK positions starting at b0 = 0, 64, ...:
@@ -25,6 +27,9 @@
  *   4. out[r][:] = out[r][:] * corr_r + sum_j P[r][j] V[j][:]: a GEMM with
  *      head dims along the lanes, AB_MR_PV queries x 4 vectors in registers,
  *      one FMA chain over the query's keys in increasing order per element.
+ * A run of at most kvg_attend_few_max() units (generation: 1 to a few
+ * queries per kv head) skips both packings: its scores come from K's rows
+ * transposed in registers (scores_few), its P·V from V's rows in place.
  * Every score, weight and output element is computed by the same operations
  * in the same order whatever the run, register block or vector width, so a
  * unit's result has the same bits alone or in any tile, and on 256- or
@@ -33,6 +38,10 @@
 #ifndef AB_NV
 #define AB_NV 4 /* vectors per register block, along keys (scores) or head dims (P·V) */
 #endif
+/* P·V of a lone query (the few-unit path): up to this many vectors of head
+ * dims at once, so each value row is read once and the accumulators make
+ * enough independent FMA chains. */
+#define AB_NV_ONE 8
 _Static_assert(AB_MR_S >= 3 && AB_MR_S <= 6 && AB_MR_PV >= 3 && AB_MR_PV <= 6, "the switches below");
 
 /* s[r][j0 + c] for r < MR queries, c < NV * AV_N keys: one FMA chain over
@@ -70,7 +79,7 @@ static inline __attribute__((always_inline)) AB_TARGET void
 AB_FN(pv_block)(const kvg_attn_query *u, const float (*p)[KVG_ATTN_BLOCK], const float *corr, const float *v,
                 size_t kv_stride, size_t ja, size_t jb, size_t c0, const int MR, const int NV)
 {
-    av acc[AB_MR_PV][AB_NV];
+    av acc[AB_MR_PV][AB_NV_ONE];
     for (int r = 0; r < MR; r++) {
         const av cr = av_set1(corr[r]);
         for (int c = 0; c < NV; c++)
@@ -78,7 +87,7 @@ AB_FN(pv_block)(const kvg_attn_query *u, const float (*p)[KVG_ATTN_BLOCK], const
     }
     for (size_t j = ja; j < jb; j++) {
         const float *vj = v + j * kv_stride + c0;
-        av x[AB_NV];
+        av x[AB_NV_ONE];
         for (int c = 0; c < NV; c++)
             x[c] = av_load(vj + c * AV_N);
         for (int r = 0; r < MR; r++) {
@@ -183,8 +192,30 @@ static __attribute__((noinline)) AB_TARGET void AB_FN(weighted_v)(const kvg_attn
     }
 }
 
+/* out += P·V for one query (p: its weights, nb keys), value rows read in
+ * place (kv_stride apart): the chains of weighted_v, AB_NV_ONE vectors of
+ * head dims at a time. */
+static __attribute__((noinline)) AB_TARGET void AB_FN(weighted_v_one)(const kvg_attn_query *u, const float *p,
+                                                                   float corr, size_t nb, const float *v,
+                                                                   size_t kv_stride, size_t hd)
+{
+    const float(*p1)[KVG_ATTN_BLOCK] = (const float(*)[KVG_ATTN_BLOCK])p;
+    const size_t nvh = hd / AV_N;
+    size_t c = 0;
+    for (; c + AB_NV_ONE <= nvh; c += AB_NV_ONE)
+        AB_FN(pv_block)(u, p1, &corr, v, kv_stride, 0, nb, c * AV_N, 1, AB_NV_ONE);
+    for (; c < nvh; c += AB_NV) {
+        const size_t nv = nvh - c < AB_NV ? nvh - c : AB_NV;
+#define CALL(MR, NV) AB_FN(pv_block)(u, p1, &corr, v, kv_stride, 0, nb, c * AV_N, MR, NV)
+        AB_NV_CASES(CALL, 1)
+#undef CALL
+    }
+}
+
 /* One run (n <= KVG_ATTN_TILE units sharing k and v), all key blocks.
- * Scratch: kt [hd][KVG_ATTN_BLOCK], vp [KVG_ATTN_BLOCK][hd], s [n][KVG_ATTN_BLOCK]. */
+ * Scratch: kt [hd][KVG_ATTN_BLOCK], vp [KVG_ATTN_BLOCK][hd], s [n][KVG_ATTN_BLOCK].
+ * kt = vp = NULL: the few-unit path (n <= KVG_ATTN_FEW), which reads the
+ * key and value rows where they are (scores_few; P·V from the cache rows). */
 static AB_TARGET void AB_FN(attend_run)(const kvg_attn_query *u, size_t n, size_t hd, size_t kv_stride, float scale,
                                         float *kt, float *vp, float (*s)[KVG_ATTN_BLOCK])
 {
@@ -206,13 +237,22 @@ static AB_TARGET void AB_FN(attend_run)(const kvg_attn_query *u, size_t n, size_
             if (nb[i] > nk)
                 nk = nb[i];
         }
-        const size_t nkv = (nk + AV_N - 1) / AV_N;
-        pack_kt(kt, u[0].k + b0 * kv_stride, nk, nkv * AV_N, hd, kv_stride);
-        AB_FN(scores)(s, u, n, kt, nb, hd);
+        const float *kb = u[0].k + b0 * kv_stride, *vb = u[0].v + b0 * kv_stride;
+        if (kt) {
+            const size_t nkv = (nk + AV_N - 1) / AV_N;
+            pack_kt(kt, kb, nk, nkv * AV_N, hd, kv_stride);
+            AB_FN(scores)(s, u, n, kt, nb, hd);
+        } else
+            scores_few(s, u, n, kb, nk, hd, kv_stride);
         for (size_t i = 0; i < n; i++)
-            corr[i] = AB_FN(softmax_row)(s[i], nb[i], scale, &m[i], &l[i]);
-        pack_v(vp, u[0].v + b0 * kv_stride, nk, hd, kv_stride);
-        AB_FN(weighted_v)(u, n, (const float (*)[KVG_ATTN_BLOCK])s, corr, nb, vp, hd, hd);
+            corr[i] = AB_SOFTMAX_ROW(s[i], nb[i], scale, &m[i], &l[i]);
+        if (vp) {
+            pack_v(vp, vb, nk, hd, kv_stride);
+            AB_FN(weighted_v)(u, n, (const float (*)[KVG_ATTN_BLOCK])s, corr, nb, vp, hd, hd);
+        } else if (n == 1)
+            AB_FN(weighted_v_one)(u, s[0], corr[0], nb[0], vb, kv_stride, hd);
+        else
+            AB_FN(weighted_v)(u, n, (const float (*)[KVG_ATTN_BLOCK])s, corr, nb, vb, kv_stride, hd);
     }
     finish_rows(u, n, hd, l);
 }

@@ -114,8 +114,15 @@ int kvg_matmul_ex(float *y, const float *x, const kvg_qact *qa, const void *w, k
 int kvg_matmul_set_avx512(int on);
 int kvg_matmul_avx512_active(void);
 
-/* The implementation a batch kvg_matmul runs now, for reports: "avx512"
- * (the AVX2 path on 512-bit registers), "avx2", "neon" or "scalar". */
+/* The implementation a batch kvg_matmul with wtype weights runs now, for
+ * reports: "avx512" (f32 / f16 / bf16 on the AVX2 path's 512-bit
+ * registers), "avx512-vnni" (q8_0 / q4_0 with AVX512_VNNI vpdpbusd),
+ * "avx2", "neon" or "scalar". */
+const char *kvg_matmul_impl_name_for(kvg_dtype wtype);
+/* The same for every dtype at once: "avx512+vnni" when the float GEMM runs
+ * on 512-bit registers and the integer one on AVX512_VNNI, "avx512" when
+ * only the float GEMM does (a CPU without VNNI), else the one name all
+ * dtypes share ("avx2", "neon", "scalar"). */
 const char *kvg_matmul_impl_name(void);
 
 /* Row i of a [rows, n] matrix in wtype, converted to f32 into out[n]
@@ -185,12 +192,13 @@ void kvg_add(float *x, const float *y, size_t n);
  * softmax is computed online over blocks of 64 positions (running max and
  * denominator, flash-attention style): numerically stable, and the scratch
  * does not grow with the window: 64 floats per (token, head) unit (on the
- * stack), and on x86-64 the key and value block packed once per tile
- * (2 x 64 x head_dim floats per thread, allocated per call). There, a
- * tile (up to 64 units: consecutive tokens x the heads of one kv group)
- * computes its scores and weighted values as register-blocked GEMMs, on 512-bit
- * registers when kvg_matmul_avx512_active() (KVG_MATMUL_AVX512=0 keeps it
- * to 256-bit; the same bits). Each unit's result is computed the same way
+ * stack), and on the SIMD paths the key and value block packed once per
+ * tile (2 x 64 x head_dim floats per thread, allocated per call). A tile
+ * (up to 64 units: consecutive tokens x the heads of one kv group)
+ * computes its scores and weighted values as register-blocked GEMMs (AVX2,
+ * NEON), on 512-bit registers when kvg_matmul_avx512_active()
+ * (KVG_MATMUL_AVX512=0 keeps it to 256-bit; the same bits); runs of 1 to 4
+ * units sharing a kv head (generation) skip the packing. Each unit's result is computed the same way
  * whatever its tile and thread: the same bits for any thread count, and
  * for a token scored alone or in a batch. Returns 0, or -1 when the
  * scratch cannot be allocated (out then incomplete). */

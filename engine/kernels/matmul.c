@@ -140,10 +140,26 @@ int kvg_matmul_set_avx512(int on)
     return 0;
 }
 
-const char *kvg_matmul_impl_name(void)
+const char *kvg_matmul_impl_name_for(kvg_dtype wtype)
 {
     kvg_kernel_path p = kvg_kernel_path_get();
-    return p == KVG_PATH_AVX2 && kvg_matmul_avx512_active() ? "avx512" : kvg_kernel_path_name(p);
+#ifdef KVG_HAVE_AVX2
+    if (p == KVG_PATH_AVX2 && kvg_matmul_avx512_active()) {
+        if (wtype != KVG_DTYPE_Q8_0 && wtype != KVG_DTYPE_Q4_0)
+            return "avx512";
+        return kvg_matmul_qdot_vnni_cpu() ? "avx512-vnni" : "avx2"; /* matmul_qdot_avx2.c's choice */
+    }
+#endif
+    (void)wtype;
+    return kvg_kernel_path_name(p);
+}
+
+const char *kvg_matmul_impl_name(void)
+{
+    const char *f = kvg_matmul_impl_name_for(KVG_DTYPE_F32), *q = kvg_matmul_impl_name_for(KVG_DTYPE_Q8_0);
+    if (strcmp(f, q) == 0)
+        return f;
+    return strcmp(q, "avx512-vnni") == 0 ? "avx512+vnni" : "avx512"; /* the only mixes there are */
 }
 
 int kvg_matmul_ex(float *y, const float *x, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,

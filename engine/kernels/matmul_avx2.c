@@ -168,6 +168,14 @@ static inline __attribute__((always_inline)) void matvec_rows(float *yt, const f
     matvec_finish(yt, xt, sums, w, wtype, b, n_in, r0, nr, kv);
 }
 
+const kgemm_path *kvg_matmul_avx2_path(void)
+{
+    static const kgemm_path path256 = {KGEMM_MR_256, NR, pack_w_avx2, micro_avx2};
+    static const kgemm_path path512 = {KVG_MATMUL_AVX512_MR, KVG_MATMUL_AVX512_NR, pack_w_avx2,
+                                       kvg_matmul_avx512_micro};
+    return kvg_matmul_avx512_active() ? &path512 : &path256;
+}
+
 int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                     size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
@@ -175,8 +183,5 @@ int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, co
         matvec(y, x, w, wtype, b, n_tok, n_in, n_out, epi);
         return 0;
     }
-    static const kgemm_path path256 = {KGEMM_MR_256, NR, pack_w_avx2, micro_avx2};
-    static const kgemm_path path512 = {KVG_MATMUL_AVX512_MR, KVG_MATMUL_AVX512_NR, pack_w_avx2,
-                                       kvg_matmul_avx512_micro};
-    return kgemm_run(kvg_matmul_avx512_active() ? &path512 : &path256, y, x, w, wtype, b, n_tok, n_in, n_out, epi);
+    return kgemm_run(kvg_matmul_avx2_path(), y, x, w, wtype, b, n_tok, n_in, n_out, epi);
 }

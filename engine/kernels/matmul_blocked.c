@@ -11,6 +11,7 @@
 
 #include "kernels.h"
 #include "kernels_simd.h"
+#include "thread_scratch.h"
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -108,12 +109,12 @@ int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, k
         /* Contiguous runs of panels, so each thread packs only its own rows. */
         size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
         if (p1 > p0) {
-            float *packed = aligned_alloc(64, (size_t)KGEMM_PACK * sizeof *packed);
+            /* the thread's own buffer, kept across calls (thread_scratch.h) */
+            float *packed = kvg_thread_scratch(KVG_SCRATCH_GEMM_PACK, (size_t)KGEMM_PACK * sizeof *packed);
             if (packed)
                 run_panels(path, packed, y, x, w, wtype, b, n_tok, n_in, n_out, p0, p1, epi);
             else
                 failed = 1;
-            free(packed);
         }
     }
     return failed ? -1 : 0;

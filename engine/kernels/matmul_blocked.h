@@ -72,7 +72,9 @@ typedef struct kgemm_path {
 
 /* The blocked product with one path's pieces. Arguments as kvg_matmul_ex
  * (already checked); epi runs on each tile after its last k block. Returns
- * 0, or -1 when scratch memory runs out. */
+ * 0, or -1 when scratch memory runs out.
+ * n_tok = 0 (y and x unused) packs every panel of W, on the calling thread,
+ * and multiplies nothing: bench/bench_pack.cc times the packing that way. */
 int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, kvg_dtype wtype, const float *b,
               size_t n_tok, size_t n_in, size_t n_out, const kvg_epilogue *epi);
 
@@ -85,6 +87,11 @@ void kgemm_pack_w_scalar(float *dst, size_t width, const void *w, kvg_dtype wtyp
 /* out[n] = elements k0 .. k0+n-1 of row i of a [*, n_in] matrix in wtype,
  * as f32 (quantized types: k0 and n multiples of 32). matmul.c. */
 void kvg_row_span_to_f32(const void *w, kvg_dtype wtype, size_t n_in, size_t i, size_t k0, size_t n, float *out);
+
+/* matmul_avx2.c (x86-64 builds only): the path kvg_matmul's AVX2 GEMM runs
+ * now (the 256-bit or the 512-bit micro-kernel, kvg_matmul_avx512_active),
+ * for benchmarks of its pieces. */
+const kgemm_path *kvg_matmul_avx2_path(void);
 
 #ifdef KVG_HAVE_AVX2
 /* matmul_avx512_avx2.c: the 512-bit micro-kernel of the AVX2 path (a

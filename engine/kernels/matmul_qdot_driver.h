@@ -28,6 +28,7 @@
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "matmul_qdot.h"
+#include "thread_scratch.h"
 
 /* Tokens t0 .. t1-1 against one packed panel (outputs r0 .. r0+nr-1). A
  * ragged tile (fewer than MR tokens or NR outputs) runs the full micro-tile
@@ -108,14 +109,13 @@ static int qdot_run(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype
 #endif
         size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
         if (p1 > p0) {
-            uint8_t *packed = malloc(PANELS * n_blocks * panel_block_bytes(wtype));
-            float *dws = malloc(PANELS * n_blocks * NR * sizeof *dws);
+            /* the thread's own buffers, kept across calls (thread_scratch.h) */
+            uint8_t *packed = kvg_thread_scratch(KVG_SCRATCH_QDOT_PACK, PANELS * n_blocks * panel_block_bytes(wtype));
+            float *dws = kvg_thread_scratch(KVG_SCRATCH_QDOT_SCALES, PANELS * n_blocks * NR * sizeof *dws);
             if (packed && dws)
                 qdot_panels(wtype, packed, dws, y, qa, w, b, n_tok, n_out, p0, p1, epi);
             else
                 failed = 1;
-            free(packed);
-            free(dws);
         }
     }
     return failed ? -1 : 0;

@@ -28,6 +28,17 @@
  * among more queries. */
 #define KVG_ATTN_TILE 64
 
+/* The x86-64 kernel's few-unit path: runs (units sharing their K/V rows) of
+ * at most this many units, generation's 1 to a few queries per kv head,
+ * compute their scores from K's rows directly instead of packing each key
+ * block first (the packing costs more than so few queries' scores). The
+ * same bits either way. kvg_attend_set_few_max(n) moves the crossover, for
+ * tests and benchmarks (0: always pack; at most KVG_ATTN_FEW; call it
+ * outside parallel regions); returns the previous value. */
+#define KVG_ATTN_FEW 4
+size_t kvg_attend_set_few_max(size_t n);
+size_t kvg_attend_few_max(void);
+
 /* One (token, head) unit of attention:
  *   out[hd] = softmax(scale * q[hd] · k[p]) over p < n_pos, weighting v[p],
  * where k[p] = k + p * kv_stride (same for v). */
@@ -89,6 +100,8 @@ void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t
 #endif
 #ifdef KVG_HAVE_NEON
 KVG_SIMD_OPS_DECLARE(neon)
+/* attention_neon.c: the scratch of kvg_attend_tile_neon (as on AVX2). */
+size_t kvg_attend_scratch_neon(size_t hd);
 #define KVG_IF_NEON(...) __VA_ARGS__
 #else
 #define KVG_IF_NEON(...)

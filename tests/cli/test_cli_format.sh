@@ -41,20 +41,8 @@ expect_refused() {
     local what=$1 path=$2 phrase=$3
     shift 3
     run "$@"
-    if [ "$status" -eq 124 ]; then
-        fail "$what: \`kvgram $*\` timed out"
-        return
-    fi
-    if [ "$status" -ne 0 ] && [ "$status" -lt 128 ]; then pass; else fail "$what: \`kvgram $*\` exit status $status"; fi
-    local lines
-    lines=$(wc -l <"$tmp/err")
-    if [ "$lines" -eq 1 ]; then pass; else fail "$what: $lines lines on stderr, expected 1: $err"; fi
-    case "$err" in
-    "kvgram: $path: "*) pass ;;
-    *) fail "$what: stderr does not start with \"kvgram: $path: \": $err" ;;
-    esac
-    expect_contains "$err" "$phrase" "$what"
-    if [ -z "$out" ]; then pass; else fail "$what: unexpected stdout: $out"; fi
+    expect_refusal "$what: \`kvgram $*\`" fail "$tmp/out" "kvgram: $path: "
+    expect_err_says "$what" "$phrase"
 }
 
 # u64 FILE OFFSET: the little-endian u64 at OFFSET.

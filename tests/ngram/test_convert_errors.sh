@@ -58,19 +58,11 @@ expect_refused() {
     done
     shift
     run "${args[@]}"
-    if [ "$status" -eq 1 ]; then pass; else fail "$what: \`kvgram ${args[*]}\` exit status $status, expected 1 (stderr: $err)"; fi
-    local lines
-    lines=$(wc -l <"$tmp/err")
-    if [ "$lines" -eq 1 ]; then pass; else fail "$what: $lines lines on stderr, expected 1: $err"; fi
-    case "$err" in
-    "kvgram: $named:"*) pass ;;
-    *) fail "$what: stderr does not start with \"kvgram: $named:\": $err" ;;
-    esac
+    expect_refusal "$what: \`kvgram ${args[*]}\`" 1 "$tmp/stdout" "kvgram: $named:"
     local re
     for re in "$@"; do
-        if grep -Eqi -- "$re" "$tmp/err"; then pass; else fail "$what: stderr does not match /$re/: $err"; fi
+        expect_err_matches "$what" "$re"
     done
-    if [ ! -s "$tmp/stdout" ]; then pass; else fail "$what: unexpected stdout: $(head -c 300 "$tmp/stdout")"; fi
     expect_listing "$what" "$out" ""
 }
 

@@ -142,9 +142,8 @@ expect_refused() {
     local what=$1 want=$2 phrase=$3
     shift 3
     run "$@"
-    if [ "$status" -eq "$want" ]; then pass; else fail "$what: exit $status, expected $want ($err)"; fi
-    if [ "$(wc -l <"$tmp/err")" -eq 1 ]; then pass; else fail "$what: stderr is not one line: $err"; fi
-    case "$err" in *"$phrase"*) pass ;; *) fail "$what: no \"$phrase\" in: $err" ;; esac
+    expect_refusal "$what" "$want" "$tmp/stdout"
+    expect_err_says "$what" "$phrase"
 }
 expect_refused "unknown shape" 2 "gpt5" synth --like gpt5 -o "$tmp/x.kvg"
 expect_refused "no --like" 2 "--like" synth -o "$tmp/x.kvg"
