@@ -5,15 +5,21 @@
  * order the computation happens; the families differ only inside the pieces
  * (which norm, RoPE or learned positions, gated MLP or not), said in blocks().
  *
- * Threads: the whole pass runs on the OpenMP team. kvg_matmul and
- * kvg_attention parallelize inside; every other op (embedding, norms, RoPE,
- * cache writes, activations, residual adds) is split here into pieces of
- * fixed size -- one token's row, or PIECE elements -- handed out to the
- * threads. The pieces do not depend on the thread count and each is computed
+ * Threads: the whole pass runs on the OpenMP team. kvg_matmul_ex,
+ * kvg_qact_quantize and kvg_attention parallelize inside; every other op
+ * (embedding, norms, RoPE, cache writes, activations, residual adds) is
+ * split here into pieces of fixed size -- one token's row, or PIECE
+ * elements -- handed out to the threads. The pieces do not depend on the thread count and each is computed
  * whole by one thread, so results are bit-identical on any number of threads.
  * Kernels are called from inside these loops one piece at a time, on one
  * thread each; nested parallel regions stay inactive (OpenMP's default), so
- * nothing oversubscribes. */
+ * nothing oversubscribes.
+ *
+ * q8_0 / q4_0 products take their input quantized to 8 bits per 32-block
+ * (matmul_qdot.h); quantize() does it once per input, into the state's
+ * scratch, for all the products that read it: q, k and v; gate and up; o;
+ * down; and the output layer, whose scorer slices (kvg_transformer_logits)
+ * all reuse the wanted rows of xb quantized in unembed(). */
 #include <string.h>
 
 #include "transformer.h"
