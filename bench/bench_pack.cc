@@ -153,7 +153,7 @@ void BM_PackW(benchmark::State &state, Shape s, kvg_dtype wtype)
 {
     const kgemm_path *path = kvg_matmul_avx2_path();
     pack_set(state, s, wtype, [&](const unsigned char *w) {
-        return kgemm_run(path, nullptr, nullptr, w, wtype, nullptr, 0, s.n_in, s.n_out);
+        return kgemm_run(path, nullptr, nullptr, w, wtype, nullptr, 0, s.n_in, s.n_out, nullptr);
     });
 }
 
@@ -163,7 +163,7 @@ void BM_QPack(benchmark::State &state, Shape s, kvg_dtype wtype)
     qa.n_in = s.n_in;
     qa.n_blocks = s.n_in / 32;
     pack_set(state, s, wtype, [&](const unsigned char *w) {
-        return kvg_matmul_qdot_avx2(nullptr, &qa, w, wtype, nullptr, 0, s.n_out);
+        return kvg_matmul_qdot_avx2(nullptr, &qa, w, wtype, nullptr, 0, s.n_out, nullptr);
     });
 }
 

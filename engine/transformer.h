@@ -98,6 +98,13 @@ typedef struct kvg_tf_state {
     float *q, *att;                /* [max_tok, n_heads*hd] */
     float *k, *v;                  /* [max_tok, n_kv*hd] */
     float *hb, *hb2;               /* [max_tok, ffn] */
+    /* When a matrix is q8_0 / q4_0: kvg_qact_bytes(max_tok, max(d, n_heads*hd,
+     * ffn)) bytes where the forward pass quantizes a product's input once
+     * for all the products that read it (else NULL); after a pass, it holds
+     * the wanted rows of xb for the output layer (xb_q, xb_q_rows rows). */
+    void *qx;
+    kvg_qact xb_q;
+    size_t xb_q_rows;
     uint32_t *rows;                /* [max_tok]: the wanted tokens of the pass */
     float *rope_cs;                /* [min(n_rows, context), rot_dims]: kvg_rope_table rows, filled as used */
     uint32_t rope_rows;            /* positions of rope_cs filled so far */

@@ -5,15 +5,21 @@
  * order the computation happens; the families differ only inside the pieces
  * (which norm, RoPE or learned positions, gated MLP or not), said in blocks().
  *
- * Threads: the whole pass runs on the OpenMP team. kvg_matmul and
- * kvg_attention parallelize inside; every other op (embedding, norms, RoPE,
- * cache writes, activations, residual adds) is split here into pieces of
- * fixed size -- one token's row, or PIECE elements -- handed out to the
- * threads. The pieces do not depend on the thread count and each is computed
+ * Threads: the whole pass runs on the OpenMP team. kvg_matmul_ex,
+ * kvg_qact_quantize and kvg_attention parallelize inside; every other op
+ * (embedding, norms, RoPE, cache writes, activations, residual adds) is
+ * split here into pieces of fixed size -- one token's row, or PIECE
+ * elements -- handed out to the threads. The pieces do not depend on the thread count and each is computed
  * whole by one thread, so results are bit-identical on any number of threads.
  * Kernels are called from inside these loops one piece at a time, on one
  * thread each; nested parallel regions stay inactive (OpenMP's default), so
- * nothing oversubscribes. */
+ * nothing oversubscribes.
+ *
+ * q8_0 / q4_0 products take their input quantized to 8 bits per 32-block
+ * (matmul_qdot.h); quantize() does it once per input, into the state's
+ * scratch, for all the products that read it: q, k and v; gate and up; o;
+ * down; and the output layer, whose scorer slices (kvg_transformer_logits)
+ * all reuse the wanted rows of xb quantized in unembed(). */
 #include <string.h>
 
 #include "transformer.h"
@@ -37,9 +43,26 @@ typedef struct pass {
 /* Run a loop on the team only when it is worth waking it (same threshold as the kernels). */
 #define WORTH_THREADS(work) ((double)(work) >= KVG_PARALLEL_MIN_WORK)
 
-static void matmul(pass *p, float *y, const float *x, kvg_tf_matrix w, const float *bias, size_t n_in, size_t n_out)
+static int is_quantized(kvg_tf_matrix w) { return w.type == KVG_DTYPE_Q8_0 || w.type == KVG_DTYPE_Q4_0; }
+
+/* *qa = x[T, n_in] quantized into the state's scratch, once for all the
+ * products that read x, when one of them has q8_0 / q4_0 weights (needed);
+ * returns qa, or NULL when no product needs it (then nothing is written).
+ * The products give the same bits as quantizing x each (kvg_matmul_ex). */
+static const kvg_qact *quantize(pass *p, kvg_qact *qa, const float *x, size_t n_in, int needed)
 {
-    p->failed |= kvg_matmul(y, x, w.data, w.type, bias, p->T, n_in, n_out) != 0;
+    if (!needed || !p->s->qx)
+        return NULL;
+    kvg_qact_quantize(qa, p->s->qx, x, p->T, n_in);
+    return qa;
+}
+
+/* y[T, n_out] = x · W^T + bias, then the epilogue (NULL: none); qa: x
+ * quantized (or NULL). */
+static void matmul(pass *p, float *y, const float *x, const kvg_qact *qa, kvg_tf_matrix w, const float *bias,
+                   size_t n_in, size_t n_out, const kvg_epilogue *epi)
+{
+    p->failed |= kvg_matmul_ex(y, x, qa, w.data, w.type, bias, p->T, n_in, n_out, epi) != 0;
 }
 
 /* x[T, d] = tok_embd[tokens] (+ pos_embd[pos] for learned positions). */
@@ -139,15 +162,17 @@ static void attention(pass *p, uint32_t L, float *out, const float *h)
     const size_t q_width = (size_t)c->n_heads * hd, kv_width = (size_t)c->n_kv_heads * hd;
 
     size_t layer_off = (size_t)L * s->n_rows * kv_width;
-    matmul(p, s->q, h, l->wq, l->bq, d, q_width);                         /* q [T, n_heads*hd] */
+    kvg_qact qa;
+    const kvg_qact *qh = quantize(p, &qa, h, d, is_quantized(l->wq) || is_quantized(l->wk) || is_quantized(l->wv));
+    matmul(p, s->q, h, qh, l->wq, l->bq, d, q_width, NULL);               /* q [T, n_heads*hd] */
     if (p->kv_direct) {                                                   /* k, v [T, n_kv*hd] = cache rows 0..T-1 */
-        matmul(p, s->k_cache + layer_off, h, l->wk, l->bk, d, kv_width);
-        matmul(p, s->v_cache + layer_off, h, l->wv, l->bv, d, kv_width);
+        matmul(p, s->k_cache + layer_off, h, qh, l->wk, l->bk, d, kv_width, NULL);
+        matmul(p, s->v_cache + layer_off, h, qh, l->wv, l->bv, d, kv_width, NULL);
         if (c->rope.rot_dims)
             rope(p, s->q, s->k_cache + layer_off, kv_width);
     } else {
-        matmul(p, s->k, h, l->wk, l->bk, d, kv_width);                    /* k [T, n_kv*hd] */
-        matmul(p, s->v, h, l->wv, l->bv, d, kv_width);                    /* v [T, n_kv*hd] */
+        matmul(p, s->k, h, qh, l->wk, l->bk, d, kv_width, NULL);          /* k [T, n_kv*hd] */
+        matmul(p, s->v, h, qh, l->wv, l->bv, d, kv_width, NULL);          /* v [T, n_kv*hd] */
         if (c->rope.rot_dims)
             rope(p, s->q, s->k, kv_width);
         /* cache[L][row0 + pos] = k, v */
@@ -163,7 +188,8 @@ static void attention(pass *p, uint32_t L, float *out, const float *h)
                                p->b->pos, p->T, &shape) != 0;              /* att [T, n_heads*hd] */
     if (s->hooks && s->hooks->attn_heads)
         s->hooks->attn_heads(s->hooks->user, L, s->att, p->T);
-    matmul(p, out, s->att, l->wo, l->bo, q_width, d);                     /* out [T, d] */
+    matmul(p, out, s->att, quantize(p, &qa, s->att, q_width, is_quantized(l->wo)), l->wo, l->bo, q_width, d,
+           NULL);                                                         /* out [T, d] */
 }
 
 /* out[T, d] = MLP of layer L on the normed input h[T, d]:
@@ -173,20 +199,23 @@ static void mlp(pass *p, uint32_t L, float *out, const float *h)
     const kvg_tf_config *c = p->c;
     const kvg_tf_layer *l = &p->m->layers[L];
     kvg_tf_state *s = p->s;
-    const size_t d = c->d_model, ffn = c->ffn_dim, n = p->T * ffn;
+    const size_t d = c->d_model, ffn = c->ffn_dim;
+    kvg_qact qa;
+    const kvg_qact *qh = quantize(p, &qa, h, d, is_quantized(l->w_gate) || is_quantized(l->w_up));
 
     if (l->w_gate.data) {
-        matmul(p, s->hb, h, l->w_gate, NULL, d, ffn);                     /* hb [T, ffn] = gate h */
-        matmul(p, s->hb2, h, l->w_up, NULL, d, ffn);                      /* hb2 [T, ffn] = up h */
-        swiglu(s->hb, s->hb2, n);
+        matmul(p, s->hb, h, qh, l->w_gate, NULL, d, ffn, NULL);             /* hb [T, ffn] = gate h */
+        matmul(p, s->hb2, h, qh, l->w_up, NULL, d, ffn, NULL);              /* hb2 [T, ffn] = up h */
+        swiglu(s->hb, s->hb2, p->T * ffn);
     } else {
-        matmul(p, s->hb, h, l->w_up, l->b_up, d, ffn);                    /* hb [T, ffn] */
+        matmul(p, s->hb, h, qh, l->w_up, l->b_up, d, ffn, NULL);            /* hb [T, ffn] */
         activate(c->activation == KVG_ACT_GELU_TANH ? kvg_gelu_tanh
                  : c->activation == KVG_ACT_GELU    ? kvg_gelu_erf
                                                     : kvg_silu,
-                 s->hb, n);
+                 s->hb, p->T * ffn);
     }
-    matmul(p, out, s->hb, l->w_down, l->b_down, ffn, d);                   /* out [T, d] */
+    matmul(p, out, s->hb, quantize(p, &qa, s->hb, ffn, is_quantized(l->w_down)), l->w_down, l->b_down, ffn, d,
+           NULL);                                                         /* out [T, d] */
 }
 
 static void residual_hook(pass *p, uint32_t L)
@@ -210,8 +239,14 @@ static void unembed(pass *p, float *logits)
 #pragma omp parallel for schedule(static) if (WORTH_THREADS(n * d))
     for (size_t i = 0; i < n; i++)
         norm_row(p, s->xb + i * d, s->x + (size_t)s->rows[i] * d, p->m->out_norm, p->m->out_norm_b);
+    /* the output layer's input quantized once, for every slice kvg_transformer_logits computes */
+    if (s->qx && is_quantized(p->m->output)) {
+        kvg_qact_quantize(&s->xb_q, s->qx, s->xb, n, d);
+        s->xb_q_rows = n;
+    }
     if (logits)
-        p->failed |= kvg_matmul(logits, s->xb, p->m->output.data, p->m->output.type, NULL, n, d, c->vocab_size) != 0;
+        p->failed |= kvg_matmul_ex(logits, s->xb, s->xb_q_rows ? &s->xb_q : NULL, p->m->output.data,
+                                   p->m->output.type, NULL, n, d, c->vocab_size, NULL) != 0;
 }
 
 /* The decoder blocks. All three families are pre-norm:
@@ -286,6 +321,7 @@ int kvg_transformer_forward(const kvg_transformer *m, kvg_tf_state *s, const kvg
     for (size_t t = 0; t < b->n_tok && kv_direct; t++)
         kv_direct = (size_t)b->row0[t] + b->pos[t] == t;
     extend_rope_table(m, s, max_pos);
+    s->xb_q_rows = 0; /* the scratch is about to hold other inputs */
     pass p = {m, c, s, b, b->n_tok, max_pos, kv_direct, 0};
     embed(&p, s->x);
     blocks(&p);
@@ -300,5 +336,7 @@ int kvg_transformer_logits(const kvg_transformer *m, const kvg_tf_state *s, size
     uint64_t off; /* bytes of output rows 0 .. v0-1 (whole blocks: d % 32 == 0 for quantized types) */
     if (kvg_dtype_nbytes(m->output.type, (uint64_t)v0 * d, &off))
         return -1;
-    return kvg_matmul(out, s->xb, (const char *)m->output.data + off, m->output.type, NULL, n_rows, d, nv);
+    const kvg_qact *qa = n_rows && n_rows <= s->xb_q_rows ? &s->xb_q : NULL; /* xb as unembed quantized it */
+    return kvg_matmul_ex(out, s->xb, qa, (const char *)m->output.data + off, m->output.type, NULL, n_rows, d, nv,
+                         NULL);
 }

@@ -8,7 +8,22 @@
  * (the dimensions are bounded at open, so this only guards absurd requests). */
 typedef struct state_sizes {
     uint64_t cache, d, q, kv, ffn, rope;
+    uint64_t qx_bytes; /* the quantized product input (0 without q8_0 / q4_0 matrices) */
 } state_sizes;
+
+static int is_quantized(kvg_tf_matrix w) { return w.type == KVG_DTYPE_Q8_0 || w.type == KVG_DTYPE_Q4_0; }
+
+/* Whether any matrix a product reads is q8_0 / q4_0. */
+static int has_quantized(const kvg_transformer *m)
+{
+    int q = is_quantized(m->output);
+    for (uint32_t L = 0; L < m->c.n_layers && !q; L++) {
+        const kvg_tf_layer *l = &m->layers[L];
+        q = is_quantized(l->wq) || is_quantized(l->wk) || is_quantized(l->wv) || is_quantized(l->wo) ||
+            is_quantized(l->w_gate) || is_quantized(l->w_up) || is_quantized(l->w_down);
+    }
+    return q;
+}
 
 static state_sizes sizes(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok)
 {
@@ -22,13 +37,20 @@ static state_sizes sizes(const kvg_transformer *m, uint32_t n_rows, uint32_t max
     z.ffn = (uint64_t)max_tok * c->ffn_dim;
     /* RoPE cos/sin rows: positions stay below both n_rows and the context */
     z.rope = (uint64_t)(n_rows < c->context_length ? n_rows : c->context_length) * c->rope.rot_dims;
+    /* the widest product input: d (q, k, v, gate, up, output), n_heads*hd (o), ffn (down) */
+    uint64_t widest = c->d_model;
+    if ((uint64_t)c->n_heads * c->head_dim > widest)
+        widest = (uint64_t)c->n_heads * c->head_dim;
+    if (c->ffn_dim > widest)
+        widest = c->ffn_dim;
+    z.qx_bytes = has_quantized(m) ? (uint64_t)max_tok * (widest + 8 * (widest / 32)) : 0; /* kvg_qact_bytes */
     return z;
 }
 
 uint64_t kvg_tf_state_bytes(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok)
 {
     state_sizes z = sizes(m, n_rows, max_tok);
-    return 4 * (2 * z.cache + 3 * z.d + 2 * z.q + 2 * z.kv + 2 * z.ffn + z.rope + max_tok);
+    return 4 * (2 * z.cache + 3 * z.d + 2 * z.q + 2 * z.kv + 2 * z.ffn + z.rope + max_tok) + z.qx_bytes;
 }
 
 static float *alloc_floats(uint64_t n, int *failed)
@@ -72,6 +94,10 @@ int kvg_tf_state_new(const kvg_transformer *m, uint32_t n_rows, uint32_t max_tok
     s->rope_cs = alloc_floats(z.rope, &failed);
     s->rows = failed ? NULL : malloc((size_t)max_tok * sizeof *s->rows);
     failed |= !s->rows;
+    if (!failed && z.qx_bytes) {
+        s->qx = z.qx_bytes <= SIZE_MAX / 2 ? malloc((size_t)z.qx_bytes) : NULL;
+        failed |= !s->qx;
+    }
     if (failed) {
         kvg_tf_state_free(s);
         return kvg_errorf(err, NULL, "out of memory for the transformer state (%llu bytes)",
@@ -98,5 +124,6 @@ void kvg_tf_state_free(kvg_tf_state *s)
     free(s->hb2);
     free(s->rope_cs);
     free(s->rows);
+    free(s->qx);
     free(s);
 }

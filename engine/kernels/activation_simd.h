@@ -45,14 +45,34 @@ void SIMD_FN(kvg_gelu_erf)(float *x, size_t n) { MAP_UNARY(gelu_erf_v, x, x, n);
 void SIMD_FN(kvg_vec_exp)(float *y, const float *x, size_t n) { MAP_UNARY(vf_exp, y, x, n); }
 void SIMD_FN(kvg_vec_erfc)(float *y, const float *x, size_t n) { MAP_UNARY(vf_erfc, y, x, n); }
 
-void SIMD_FN(kvg_swiglu)(float *gate, const float *up, size_t n)
+/* out[i] = silu(gate[i]) * up[i] (out may be gate or up). */
+static inline void swiglu_span(float *out, const float *gate, const float *up, size_t n)
 {
     size_t i = 0;
     for (; i + VF_N <= n; i += VF_N)
-        vf_store(gate + i, vf_mul(silu_v(vf_load(gate + i)), vf_load(up + i)));
+        vf_store(out + i, vf_mul(silu_v(vf_load(gate + i)), vf_load(up + i)));
     if (i < n)
-        vf_store_part(gate + i, vf_mul(silu_v(vf_load_part(gate + i, n - i, 0.0f)), vf_load_part(up + i, n - i, 0.0f)),
+        vf_store_part(out + i, vf_mul(silu_v(vf_load_part(gate + i, n - i, 0.0f)), vf_load_part(up + i, n - i, 0.0f)),
                       n - i);
+}
+
+void SIMD_FN(kvg_swiglu)(float *gate, const float *up, size_t n) { swiglu_span(gate, gate, up, n); }
+
+/* The matmul epilogue (kernels_simd.h): each row of the tile as the array
+ * kernels above would do it, so the bits are theirs. */
+void SIMD_FN(kvg_epilogue_tile)(const kvg_epilogue *epi, float *y, size_t ld, size_t i0, size_t rows, size_t j0,
+                                size_t n)
+{
+    for (size_t i = i0; i < i0 + rows; i++) {
+        float *r = y + i * ld + j0;
+        switch (epi->op) {
+        case KVG_EPI_GELU_TANH: MAP_UNARY(gelu_tanh_v, r, r, n); break;
+        case KVG_EPI_GELU_ERF: MAP_UNARY(gelu_erf_v, r, r, n); break;
+        case KVG_EPI_SILU: MAP_UNARY(silu_v, r, r, n); break;
+        case KVG_EPI_SWIGLU: swiglu_span(r, epi->gate + i * ld + j0, r, n); break;
+        case KVG_EPI_NONE: break;
+        }
+    }
 }
 
 void SIMD_FN(kvg_add)(float *x, const float *y, size_t n)

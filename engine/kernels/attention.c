@@ -4,8 +4,9 @@
  * one thread from start to end, each unit the same way whatever the tile,
  * so results do not depend on the thread count. A unit keeps only
  * KVG_ATTN_BLOCK scores at a time (online softmax, see kvg_attend_scalar),
- * so memory does not grow with the window. The tile kernels: x86-64
- * attention_avx2.c (blocked GEMMs), AArch64 attention_simd.h. */
+ * so memory does not grow with the window. The tile kernels: the blocked
+ * GEMMs of attention_blocked.h, in attention_avx2.c (x86-64) and
+ * attention_neon.c (AArch64). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ static attend_tile_fn *attend_for_path(void)
 size_t kvg_attend_scratch_floats(size_t hd)
 {
     KVG_IF_AVX2(if (kvg_kernel_path_get() == KVG_PATH_AVX2) return kvg_attend_scratch_avx2(hd);)
+    KVG_IF_NEON(if (kvg_kernel_path_get() == KVG_PATH_NEON) return kvg_attend_scratch_neon(hd);)
     (void)hd;
     return 0;
 }

@@ -1,15 +1,17 @@
 /* attention_blocked.h — body of the blocked (flash-attention style) tile
- * kernel of the x86-64 path, written once against a vector layer and
- * included by attention_avx2.c twice: 256-bit (AVX2) and 512-bit
- * (AVX-512F). The includer defines:
- *   AB_FN(name)   suffixes a function name (name##_256 / name##_512)
+ * kernel, written once against a vector layer and included by
+ * attention_avx2.c twice, 256-bit (AVX2) and 512-bit (AVX-512F), and by
+ * attention_neon.c once (128-bit). The includer defines:
+ *   AB_FN(name)   suffixes a function name (name##_256 / _512 / _128)
  *   AB_TARGET     the function attribute the vector ISA needs (or nothing)
- *   av, AV_N      the vector type and its f32 lanes (8 or 16)
+ *   av, AV_N      the vector type and its f32 lanes (4, 8 or 16)
  *   av_zero(), av_load(p), av_store(p, x), av_set1(x), av_mul(a, b),
  *   av_fma(a, b, c) = a*b + c (one rounding)
  *   AB_MR_S, AB_MR_PV  queries per register block of the two products
- * and provides before it: pack_kt, pack_v, scores_few, finish_rows (shared,
- * 256-bit) and AB_FN(softmax_row).
+ *   AB_SOFTMAX_ROW     the online-softmax step (softmax_row_vf of
+ *                      attention_blocked_vf.h, or one with its bits)
+ * and provides before it: pack_kt, pack_v, scores_few (the ISA's) and
+ * finish_rows (attention_blocked_vf.h).
  *
  * A run: units that read the same K/V rows (one kv head of one sequence).
  * Per key block of KVG_ATTN_BLOCK positions starting at b0 = 0, 64, ...:
@@ -243,7 +245,7 @@ static AB_TARGET void AB_FN(attend_run)(const kvg_attn_query *u, size_t n, size_
         } else
             scores_few(s, u, n, kb, nk, hd, kv_stride);
         for (size_t i = 0; i < n; i++)
-            corr[i] = AB_FN(softmax_row)(s[i], nb[i], scale, &m[i], &l[i]);
+            corr[i] = AB_SOFTMAX_ROW(s[i], nb[i], scale, &m[i], &l[i]);
         if (vp) {
             pack_v(vp, vb, nk, hd, kv_stride);
             AB_FN(weighted_v)(u, n, (const float (*)[KVG_ATTN_BLOCK])s, corr, nb, vp, hd, hd);

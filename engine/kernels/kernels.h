@@ -50,6 +50,55 @@
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
                size_t n_in, size_t n_out);
 
+/* Activations x[n_tok][n_in] quantized per 32-element block for q8_0 / q4_0
+ * products (step 1 of matmul_qdot.h: qx = int8, dx = block scale, sx = sum
+ * of the block's qx). Made once by kvg_qact_quantize and read by any number
+ * of kvg_matmul_ex calls with quantized weights and the same input, instead
+ * of each product quantizing x again (q, k and v; gate and up; the slices of
+ * the output layer). */
+typedef struct kvg_qact {
+    const int8_t *q;  /* [n_tok][n_in] qx */
+    const float *d;   /* [n_tok][n_blocks] dx */
+    const int32_t *s; /* [n_tok][n_blocks] sx */
+    size_t n_in, n_blocks;
+} kvg_qact;
+
+/* Bytes of caller scratch for n_tok tokens of n_in (n_in % 32 == 0):
+ * n_tok * (n_in + 8 * n_in / 32). */
+size_t kvg_qact_bytes(size_t n_tok, size_t n_in);
+
+/* Quantizes x[n_tok][n_in] (n_in % 32 == 0) into scratch (kvg_qact_bytes,
+ * 4-byte aligned; it must outlive *qa) and describes it in *qa. Opens its own
+ * OpenMP region when the batch is large (call it from serial code). The bits
+ * are those kvg_matmul quantizes to internally, on every path. */
+void kvg_qact_quantize(kvg_qact *qa, void *scratch, const float *x, size_t n_tok, size_t n_in);
+
+/* What a product does to each finished tile of y (after + b), while the
+ * tile is still in L1, instead of a separate pass over y:
+ *   GELU_TANH / GELU_ERF / SILU: y = act(y), the same bits as kvg_gelu_tanh /
+ *     kvg_gelu_erf / kvg_silu on y afterwards (they are element-wise and
+ *     every path computes an element the same way wherever it sits);
+ *   SWIGLU: y = silu(gate) * y with gate [n_tok][n_out] (may not alias y):
+ *     the same bits as kvg_swiglu(gate, y) into gate. */
+typedef enum kvg_epi_op { KVG_EPI_NONE, KVG_EPI_GELU_TANH, KVG_EPI_GELU_ERF, KVG_EPI_SILU, KVG_EPI_SWIGLU } kvg_epi_op;
+typedef struct kvg_epilogue {
+    kvg_epi_op op;
+    const float *gate; /* SWIGLU only */
+} kvg_epilogue;
+
+/* kvg_matmul with two options, each NULL for none:
+ *   qa:  for q8_0 / q4_0 weights, x already quantized by kvg_qact_quantize
+ *        (qa->n_in == n_in, at least n_tok rows); x is then not read and may
+ *        be NULL. Ignored for f32 / f16 / bf16 weights (x is read). The same
+ *        bits as kvg_matmul(x) on every path, batch size and thread count,
+ *        and no per-call scratch for the activations.
+ *   epi: the epilogue above, on every path (scalar, AVX2 256 / 512-bit,
+ *        NEON, integer dots, the matrix-vector route of 1-3 tokens).
+ * Returns 0, or -1 as kvg_matmul, and for a missing input (x NULL where it
+ * is read) or qa->n_in != n_in. */
+int kvg_matmul_ex(float *y, const float *x, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,
+                  size_t n_tok, size_t n_in, size_t n_out, const kvg_epilogue *epi);
+
 /* x86-64: the AVX2 path's batch GEMM (and attention) uses 512-bit
  * registers (AVX-512F) when this CPU has them; the results have the same
  * bits either way. Setting the
@@ -143,13 +192,13 @@ void kvg_add(float *x, const float *y, size_t n);
  * softmax is computed online over blocks of 64 positions (running max and
  * denominator, flash-attention style): numerically stable, and the scratch
  * does not grow with the window: 64 floats per (token, head) unit (on the
- * stack), and on x86-64 the key and value block packed once per tile
- * (2 x 64 x head_dim floats per thread, allocated per call). There, a
- * tile (up to 64 units: consecutive tokens x the heads of one kv group)
- * computes its scores and weighted values as register-blocked GEMMs, on 512-bit
- * registers when kvg_matmul_avx512_active() (KVG_MATMUL_AVX512=0 keeps it
- * to 256-bit; the same bits); runs of 1 to 4 units sharing a kv head
- * (generation) skip the packing. Each unit's result is computed the same way
+ * stack), and on the SIMD paths the key and value block packed once per
+ * tile (2 x 64 x head_dim floats per thread, allocated per call). A tile
+ * (up to 64 units: consecutive tokens x the heads of one kv group)
+ * computes its scores and weighted values as register-blocked GEMMs (AVX2,
+ * NEON), on 512-bit registers when kvg_matmul_avx512_active()
+ * (KVG_MATMUL_AVX512=0 keeps it to 256-bit; the same bits); runs of 1 to 4
+ * units sharing a kv head (generation) skip the packing. Each unit's result is computed the same way
  * whatever its tile and thread: the same bits for any thread count, and
  * for a token scored alone or in a batch. Returns 0, or -1 when the
  * scratch cannot be allocated (out then incomplete). */

@@ -75,7 +75,7 @@ static float dot(const float *a, const float *b, size_t n)
 }
 
 static int matmul_scalar(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                         size_t n_in, size_t n_out)
+                         size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
     int failed = 0;
     long n_blocks = (long)((n_out + ROWS - 1) / ROWS);
@@ -100,6 +100,8 @@ static int matmul_scalar(float *y, const float *x, const void *w, kvg_dtype wtyp
                 float *yt = y + t * n_out + r0;
                 for (size_t r = 0; r < nr; r++)
                     yt[r] = dot(wr + r * n_in, xt, n_in) + (b ? b[r0 + r] : 0.0f);
+                if (epi)
+                    kvg_epilogue_tile(epi, y, n_out, t, 1, r0, nr);
             }
         }
         free(rows);
@@ -160,28 +162,42 @@ const char *kvg_matmul_impl_name(void)
     return strcmp(q, "avx512-vnni") == 0 ? "avx512+vnni" : "avx512"; /* the only mixes there are */
 }
 
-int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-               size_t n_in, size_t n_out)
+int kvg_matmul_ex(float *y, const float *x, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,
+                  size_t n_tok, size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
-    if (wtype != KVG_DTYPE_F32 && wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16 &&
-        wtype != KVG_DTYPE_Q8_0 && wtype != KVG_DTYPE_Q4_0)
+    const int quantized = wtype == KVG_DTYPE_Q8_0 || wtype == KVG_DTYPE_Q4_0;
+    if (wtype != KVG_DTYPE_F32 && wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16 && !quantized)
         return -1;
-    if ((wtype == KVG_DTYPE_Q8_0 || wtype == KVG_DTYPE_Q4_0) && n_in % 32 != 0)
+    if (quantized && n_in % 32 != 0)
         return -1; /* quantized rows are whole 32-element blocks */
+    if (!quantized)
+        qa = NULL;
+    if ((qa && qa->n_in != n_in) || (!x && (!qa || n_in == 0)))
+        return -1;
+    if (epi && epi->op == KVG_EPI_NONE)
+        epi = NULL;
+    if (epi && epi->op == KVG_EPI_SWIGLU && !epi->gate)
+        return -1;
     if (n_in == 0) /* y = b: no k blocks for the blocked paths to run */
-        return matmul_scalar(y, x, w, wtype, b, n_tok, n_in, n_out);
-    if (wtype == KVG_DTYPE_Q8_0 || wtype == KVG_DTYPE_Q4_0) /* integer dot products, every path */
-        return kvg_matmul_qdot(y, x, w, wtype, b, n_tok, n_in, n_out);
+        return matmul_scalar(y, x, w, wtype, b, n_tok, n_in, n_out, epi);
+    if (quantized) /* integer dot products, every path */
+        return kvg_matmul_qdot(y, x, qa, w, wtype, b, n_tok, n_in, n_out, epi);
     switch (kvg_kernel_path_get()) {
 #ifdef KVG_HAVE_AVX2
     case KVG_PATH_AVX2:
-        return kvg_matmul_avx2(y, x, w, wtype, b, n_tok, n_in, n_out);
+        return kvg_matmul_avx2(y, x, w, wtype, b, n_tok, n_in, n_out, epi);
 #endif
 #ifdef KVG_HAVE_NEON
     case KVG_PATH_NEON:
-        return kvg_matmul_neon(y, x, w, wtype, b, n_tok, n_in, n_out);
+        return kvg_matmul_neon(y, x, w, wtype, b, n_tok, n_in, n_out, epi);
 #endif
     default:
-        return matmul_scalar(y, x, w, wtype, b, n_tok, n_in, n_out);
+        return matmul_scalar(y, x, w, wtype, b, n_tok, n_in, n_out, epi);
     }
+}
+
+int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
+               size_t n_in, size_t n_out)
+{
+    return kvg_matmul_ex(y, x, NULL, w, wtype, b, n_tok, n_in, n_out, NULL);
 }

@@ -182,11 +182,11 @@ const kgemm_path *kvg_matmul_avx2_path(void)
 }
 
 int kvg_matmul_avx2(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                    size_t n_in, size_t n_out)
+                    size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
     if (n_tok <= MV_MAX_TOK) {
-        matvec(y, x, w, wtype, b, n_tok, n_in, n_out);
+        matvec(y, x, w, wtype, b, n_tok, n_in, n_out, epi);
         return 0;
     }
-    return kgemm_run(kvg_matmul_avx2_path(), y, x, w, wtype, b, n_tok, n_in, n_out);
+    return kgemm_run(kvg_matmul_avx2_path(), y, x, w, wtype, b, n_tok, n_in, n_out, epi);
 }

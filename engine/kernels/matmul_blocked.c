@@ -10,6 +10,7 @@
 #endif
 
 #include "kernels.h"
+#include "kernels_simd.h"
 #include "prefetch_span.h"
 #include "thread_scratch.h"
 
@@ -30,28 +31,33 @@ void kgemm_pack_w_scalar(float *dst, size_t width, const void *w, kvg_dtype wtyp
 /* One MR×NR tile of y: tokens i0 .. i0+mr-1, outputs r0 .. r0+nr-1, over
  * k0 .. k0+kc-1. A ragged tile (mr < MR or nr < NR) runs the full
  * micro-kernel on a local copy: missing token rows read token i0's x and
- * missing outputs read the panel's zero rows; neither is stored. */
+ * missing outputs read the panel's zero rows; neither is stored. epi: the
+ * epilogue, passed on the last k block only. */
 static void tile(const kgemm_path *path, float *y, const float *x, const float *panel, const float *bias, size_t n_in,
-                 size_t n_out, size_t i0, size_t mr, size_t r0, size_t nr, size_t k0, size_t kc, int first)
+                 size_t n_out, size_t i0, size_t mr, size_t r0, size_t nr, size_t k0, size_t kc, int first,
+                 const kvg_epilogue *epi)
 {
     const size_t MR = path->mr, NR = path->nr;
     const float *a[KGEMM_MR_MAX];
     for (size_t i = 0; i < MR; i++)
         a[i] = x + (i0 + (i < mr ? i : 0)) * n_in + k0;
     float *c = y + i0 * n_out + r0;
+    kvg_epilogue_prefetch(epi, n_out, i0, mr, r0, nr);
     if (mr == MR && nr == NR) {
         path->micro(kc, a, panel, c, n_out, first, bias ? bias + r0 : NULL);
-        return;
-    }
-    float ct[KGEMM_MR_MAX * KGEMM_NR_MAX] = {0}, bt[KGEMM_NR_MAX] = {0};
-    if (!first)
+    } else {
+        float ct[KGEMM_MR_MAX * KGEMM_NR_MAX] = {0}, bt[KGEMM_NR_MAX] = {0};
+        if (!first)
+            for (size_t i = 0; i < mr; i++)
+                memcpy(ct + i * NR, c + i * n_out, nr * sizeof *ct);
+        if (bias)
+            memcpy(bt, bias + r0, nr * sizeof *bt);
+        path->micro(kc, a, panel, ct, NR, first, bias ? bt : NULL);
         for (size_t i = 0; i < mr; i++)
-            memcpy(ct + i * NR, c + i * n_out, nr * sizeof *ct);
-    if (bias)
-        memcpy(bt, bias + r0, nr * sizeof *bt);
-    path->micro(kc, a, panel, ct, NR, first, bias ? bt : NULL);
-    for (size_t i = 0; i < mr; i++)
-        memcpy(c + i * n_out, ct + i * NR, nr * sizeof *ct);
+            memcpy(c + i * n_out, ct + i * NR, nr * sizeof *ct);
+    }
+    if (epi) /* the last k block: the tile is final and still in L1 */
+        kvg_epilogue_tile(epi, y, n_out, i0, mr, r0, nr);
 }
 
 /* k per packed block for this n_in. */
@@ -81,7 +87,8 @@ static void next_block_span(kvg_prefetch_span *s, const void *w, kvg_dtype wtype
  * holding KGEMM_PACK floats. While the tiles of one block run, the next
  * block's W is prefetched (prefetch_span.h). */
 static void run_panels(const kgemm_path *path, float *packed, float *y, const float *x, const void *w,
-                       kvg_dtype wtype, const float *b, size_t n_tok, size_t n_in, size_t n_out, size_t p0, size_t p1)
+                       kvg_dtype wtype, const float *b, size_t n_tok, size_t n_in, size_t n_out, size_t p0, size_t p1,
+                       const kvg_epilogue *epi)
 {
     const size_t MR = path->mr, NR = path->nr, KC = k_block(n_in);
     const size_t panels_per_block = min_size(KGEMM_NC, KGEMM_PACK / KC) / NR; /* >= 4: KC <= 768, NR <= 32 */
@@ -91,6 +98,7 @@ static void run_panels(const kgemm_path *path, float *packed, float *y, const fl
             size_t kc = min_size(KC, n_in - k0);
             int first = k0 == 0;
             const float *bias = k0 + kc == n_in ? b : NULL; /* the bias goes on after the last k block */
+            const kvg_epilogue *epi_k = k0 + kc == n_in ? epi : NULL; /* and then the epilogue */
             for (size_t j = 0; j < n_panels; j++) {
                 size_t r0 = (jp + j) * NR;
                 path->pack_w(packed + j * kc * NR, NR, w, wtype, n_in, r0, min_size(NR, n_out - r0), k0, kc);
@@ -105,7 +113,7 @@ static void run_panels(const kgemm_path *path, float *packed, float *y, const fl
                     for (size_t i0 = t0; i0 < t1; i0 += MR) {
                         kvg_prefetch_span_step(&next);
                         tile(path, y, x, packed + j * kc * NR, bias, n_in, n_out, i0, min_size(MR, t1 - i0), r0, nr,
-                             k0, kc, first);
+                             k0, kc, first, epi_k);
                     }
                 }
             }
@@ -114,7 +122,7 @@ static void run_panels(const kgemm_path *path, float *packed, float *y, const fl
 }
 
 int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, kvg_dtype wtype, const float *b,
-              size_t n_tok, size_t n_in, size_t n_out)
+              size_t n_tok, size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
     size_t n_panels = (n_out + path->nr - 1) / path->nr;
     int failed = 0;
@@ -131,7 +139,7 @@ int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, k
             /* the thread's own buffer, kept across calls (thread_scratch.h) */
             float *packed = kvg_thread_scratch(KVG_SCRATCH_GEMM_PACK, (size_t)KGEMM_PACK * sizeof *packed);
             if (packed)
-                run_panels(path, packed, y, x, w, wtype, b, n_tok, n_in, n_out, p0, p1);
+                run_panels(path, packed, y, x, w, wtype, b, n_tok, n_in, n_out, p0, p1, epi);
             else
                 failed = 1;
         }

@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 
+#include "kernels.h"
 #include "kvg_dtype.h"
 
 enum {
@@ -69,12 +70,13 @@ typedef struct kgemm_path {
         }                                                                                                    \
     }
 
-/* The blocked product with one path's pieces. Arguments as kvg_matmul
- * (already checked). Returns 0, or -1 when scratch memory runs out.
+/* The blocked product with one path's pieces. Arguments as kvg_matmul_ex
+ * (already checked); epi runs on each tile after its last k block. Returns
+ * 0, or -1 when scratch memory runs out.
  * n_tok = 0 (y and x unused) packs every panel of W, on the calling thread,
  * and multiplies nothing: bench/bench_pack.cc times the packing that way. */
 int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, kvg_dtype wtype, const float *b,
-              size_t n_tok, size_t n_in, size_t n_out);
+              size_t n_tok, size_t n_in, size_t n_out, const kvg_epilogue *epi);
 
 /* pack_w's work with scalar conversions, for panel columns k_from .. kc-1
  * only: k_from = 0 packs it all (paths without a vector packer), a vector

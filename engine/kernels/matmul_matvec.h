@@ -1,7 +1,7 @@
 /* matmul_matvec.h — what the matrix-vector route shares across the SIMD
  * paths (matmul_avx2.c, matmul_neon.c): the driver (blocks of MV_ROWS outputs
- * over the team, each of the few tokens in turn) and the scalar finish of a
- * block. Include it in a path's file after MV_ROWS; the path then defines
+ * over the team, each of the few tokens in turn, then the epilogue on the
+ * block's outputs) and the scalar finish of a block. Include it in a path's file after MV_ROWS; the path then defines
  *     static void matvec_rows(float *yt, const float *xt, const void *w, kvg_dtype wtype,
  *                             const float *b, size_t n_in, size_t r0, size_t nr);
  * (y[r0 .. r0+nr-1] of one token, nr <= MV_ROWS). Not a public header. */
@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "kernels.h"
+#include "kernels_simd.h"
 #include "matmul_blocked.h"
 
 static void matvec_rows(float *yt, const float *xt, const void *w, kvg_dtype wtype, const float *b, size_t n_in,
@@ -35,7 +36,7 @@ static inline void matvec_finish(float *yt, const float *xt, float *sums, const 
 }
 
 static void matvec(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                   size_t n_in, size_t n_out)
+                   size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
     long n_blocks = (long)((n_out + MV_ROWS - 1) / MV_ROWS);
 #pragma omp parallel for schedule(static) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
@@ -62,6 +63,8 @@ static void matvec(float *y, const float *x, const void *w, kvg_dtype wtype, con
                 MV_CASE(KVG_DTYPE_F32);
             }
 #undef MV_CASE
+            if (epi)
+                kvg_epilogue_tile(epi, y, n_out, t, 1, r0, nr);
         }
     }
 }

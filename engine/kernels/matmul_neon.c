@@ -156,12 +156,12 @@ static inline __attribute__((always_inline)) void matvec_rows(float *yt, const f
 }
 
 int kvg_matmul_neon(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                    size_t n_in, size_t n_out)
+                    size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
     if (n_tok <= MV_MAX_TOK) {
-        matvec(y, x, w, wtype, b, n_tok, n_in, n_out);
+        matvec(y, x, w, wtype, b, n_tok, n_in, n_out, epi);
         return 0;
     }
     static const kgemm_path path = {MR, NR, pack_w_neon_any, micro_neon};
-    return kgemm_run(&path, y, x, w, wtype, b, n_tok, n_in, n_out);
+    return kgemm_run(&path, y, x, w, wtype, b, n_tok, n_in, n_out, epi);
 }

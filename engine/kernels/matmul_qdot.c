@@ -16,6 +16,7 @@
 
 #include "kernel_path.h"
 #include "kernels.h"
+#include "kernels_simd.h"
 
 enum { QK = 32, ROWS = 16 };
 
@@ -92,7 +93,7 @@ static void block_dots_scalar(int32_t *isum, const int8_t *qw, const int8_t *qx,
 /* The reference's loop nest with the block dots of a path (the scalar ones,
  * or NEON's): each output's isums, then the f32 chain of step 4. */
 static int matmul_qdot_rows(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,
-                            size_t n_tok, size_t n_out, kvg_qdot_blocks_fn *block_dots)
+                            size_t n_tok, size_t n_out, kvg_qdot_blocks_fn *block_dots, const kvg_epilogue *epi)
 {
     const size_t n_blocks = qa->n_blocks, n_in = qa->n_in;
     long n_row_blocks = (long)((n_out + ROWS - 1) / ROWS);
@@ -124,6 +125,8 @@ static int matmul_qdot_rows(float *y, const kvg_qact *qa, const void *w, kvg_dty
                     }
                     y[t * n_out + r0 + r] = b ? acc + b[r0 + r] : acc;
                 }
+                if (epi)
+                    kvg_epilogue_tile(epi, y, n_out, t, 1, r0, nr);
             }
         }
         free(qw);
@@ -133,30 +136,34 @@ static int matmul_qdot_rows(float *y, const kvg_qact *qa, const void *w, kvg_dty
     return failed ? -1 : 0;
 }
 
-int kvg_matmul_qdot(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                    size_t n_in, size_t n_out)
+int kvg_matmul_qdot(float *y, const float *x, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,
+                    size_t n_tok, size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
     if (n_tok == 0 || n_out == 0)
         return 0;
-    void *scratch = malloc(kvg_qact_bytes(n_tok, n_in));
-    if (!scratch)
-        return -1;
-    kvg_qact qa;
-    kvg_qact_quantize(&qa, scratch, x, n_tok, n_in);
+    void *scratch = NULL;
+    kvg_qact own;
+    if (!qa) {
+        scratch = malloc(kvg_qact_bytes(n_tok, n_in));
+        if (!scratch)
+            return -1;
+        kvg_qact_quantize(&own, scratch, x, n_tok, n_in);
+        qa = &own;
+    }
     int rc;
     switch (kvg_kernel_path_get()) {
 #ifdef KVG_HAVE_AVX2
     case KVG_PATH_AVX2:
-        rc = kvg_matmul_qdot_avx2(y, &qa, w, wtype, b, n_tok, n_out);
+        rc = kvg_matmul_qdot_avx2(y, qa, w, wtype, b, n_tok, n_out, epi);
         break;
 #endif
 #ifdef KVG_HAVE_NEON
     case KVG_PATH_NEON:
-        rc = matmul_qdot_rows(y, &qa, w, wtype, b, n_tok, n_out, kvg_qdot_blocks_neon);
+        rc = matmul_qdot_rows(y, qa, w, wtype, b, n_tok, n_out, kvg_qdot_blocks_neon, epi);
         break;
 #endif
     default:
-        rc = matmul_qdot_rows(y, &qa, w, wtype, b, n_tok, n_out, block_dots_scalar);
+        rc = matmul_qdot_rows(y, qa, w, wtype, b, n_tok, n_out, block_dots_scalar, epi);
         break;
     }
     free(scratch);

@@ -18,30 +18,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels.h"
 #include "kvg_dtype.h"
 
-/* A batch of activations quantized per 32-element block (step 1). */
-typedef struct kvg_qact {
-    const int8_t *q;  /* [n_tok][n_in] qx */
-    const float *d;   /* [n_tok][n_blocks] dx */
-    const int32_t *s; /* [n_tok][n_blocks] sx */
-    size_t n_in, n_blocks;
-} kvg_qact;
+/* kvg_qact, kvg_qact_bytes and kvg_qact_quantize (step 1) are public:
+ * kernels.h. */
 
-/* Bytes of scratch kvg_matmul_qdot needs for the quantized activations of
- * n_tok tokens: n_tok * (n_in + 8 * n_in / 32). */
-size_t kvg_qact_bytes(size_t n_tok, size_t n_in);
-
-/* Quantizes x[n_tok][n_in] (n_in % 32 == 0) into scratch (kvg_qact_bytes,
- * 4-byte aligned) and describes it in *qa. Tokens are split over threads
- * when the batch is large. */
-void kvg_qact_quantize(kvg_qact *qa, void *scratch, const float *x, size_t n_tok, size_t n_in);
-
-/* kvg_matmul for wtype Q8_0 / Q4_0 (n_in % 32 == 0, n_in > 0, checked by the
- * caller) on the current kernel path. Returns 0, or -1 when scratch memory
+/* kvg_matmul_ex for wtype Q8_0 / Q4_0 (n_in % 32 == 0, n_in > 0, checked by
+ * the caller) on the current kernel path: qa when given, else x quantized
+ * into scratch allocated for the call. Returns 0, or -1 when scratch memory
  * runs out. */
-int kvg_matmul_qdot(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                    size_t n_in, size_t n_out);
+int kvg_matmul_qdot(float *y, const float *x, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,
+                    size_t n_tok, size_t n_in, size_t n_out, const kvg_epilogue *epi);
 
 /* Quantizes one token's row of n_blocks 32-blocks (step 1): q[32 n_blocks],
  * d[n_blocks], s[n_blocks]. */
@@ -67,7 +55,7 @@ kvg_qact_row_fn kvg_qact_row_avx2;
  * bits as the scalar reference. Returns 0, or -1 when scratch memory runs
  * out. */
 int kvg_matmul_qdot_avx2(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                         size_t n_out);
+                         size_t n_out, const kvg_epilogue *epi);
 
 /* matmul_qdot_avx512_avx2.c: the same product with AVX512_VNNI vpdpbusd on
  * zmm registers (kvg_matmul_qdot_avx2 calls it when the 512-bit switch is on
@@ -75,7 +63,7 @@ int kvg_matmul_qdot_avx2(float *y, const kvg_qact *qa, const void *w, kvg_dtype 
  * VNNI). */
 int kvg_matmul_qdot_vnni_cpu(void);
 int kvg_matmul_qdot_vnni(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                         size_t n_out);
+                         size_t n_out, const kvg_epilogue *epi);
 #endif
 
 #endif

@@ -166,9 +166,9 @@ static inline __attribute__((always_inline)) void micro(kvg_dtype wtype, const k
 #include "matmul_qdot_driver.h"
 
 int kvg_matmul_qdot_avx2(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                         size_t n_out)
+                         size_t n_out, const kvg_epilogue *epi)
 {
     if (kvg_matmul_avx512_active() && kvg_matmul_qdot_vnni_cpu())
-        return kvg_matmul_qdot_vnni(y, qa, w, wtype, b, n_tok, n_out);
-    return qdot_run(y, qa, w, wtype, b, n_tok, n_out);
+        return kvg_matmul_qdot_vnni(y, qa, w, wtype, b, n_tok, n_out, epi);
+    return qdot_run(y, qa, w, wtype, b, n_tok, n_out, epi);
 }

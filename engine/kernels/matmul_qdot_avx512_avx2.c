@@ -116,7 +116,7 @@ TARGET_VNNI static void micro(kvg_dtype wtype, const kvg_qact *qa, const size_t 
 #include "matmul_qdot_driver.h"
 
 int kvg_matmul_qdot_vnni(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                         size_t n_out)
+                         size_t n_out, const kvg_epilogue *epi)
 {
-    return qdot_run(y, qa, w, wtype, b, n_tok, n_out);
+    return qdot_run(y, qa, w, wtype, b, n_tok, n_out, epi);
 }

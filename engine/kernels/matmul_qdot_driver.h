@@ -10,6 +10,8 @@
  *   static void micro(kvg_dtype wtype, const kvg_qact *qa, const size_t tok[MR], const uint8_t *panel,
  *                     const float *dw, float *c, size_t ldc, const float *bias);
  *                                                       c[i][0..NR) for tokens tok[i], + bias
+ * epi (kernels.h's epilogue, NULL for none) runs on each tile as soon as it
+ * is stored.
  * Threads split W's panels (contiguous runs, each thread packs its own);
  * every output is computed by one thread in the fixed order of the math, so
  * the bits do not depend on the thread count. Not a public header. */
@@ -24,6 +26,7 @@
 #endif
 
 #include "kernels.h"
+#include "kernels_simd.h"
 #include "matmul_qdot.h"
 #include "prefetch_span.h"
 #include "thread_scratch.h"
@@ -34,7 +37,8 @@
  * tokens nor missing outputs are stored. */
 static inline __attribute__((always_inline)) void qdot_sweep(kvg_dtype wtype, float *y, const kvg_qact *qa,
                                                         const uint8_t *panel, const float *dw, const float *b,
-                                                        size_t n_out, size_t r0, size_t nr, size_t t0, size_t t1)
+                                                        size_t n_out, size_t r0, size_t nr, size_t t0, size_t t1,
+                                                        const kvg_epilogue *epi)
 {
     float bt[NR] = {0};
     const float *bias = b ? b + r0 : NULL;
@@ -46,6 +50,7 @@ static inline __attribute__((always_inline)) void qdot_sweep(kvg_dtype wtype, fl
         size_t mr = t1 - i0 < MR ? t1 - i0 : MR, tok[MR];
         for (size_t i = 0; i < MR; i++)
             tok[i] = i0 + (i < mr ? i : 0);
+        kvg_epilogue_prefetch(epi, n_out, i0, mr, r0, nr);
         if (mr == MR && nr == NR) {
             micro(wtype, qa, tok, panel, dw, y + i0 * n_out + r0, n_out, bias);
         } else {
@@ -54,12 +59,17 @@ static inline __attribute__((always_inline)) void qdot_sweep(kvg_dtype wtype, fl
             for (size_t i = 0; i < mr; i++)
                 memcpy(y + (i0 + i) * n_out + r0, ct + i * NR, nr * sizeof *ct);
         }
+        /* on the tile just stored, while it is in L1 (a block of the whole
+         * sweep measured no better: its rows, n_out floats apart, fight
+         * over the same L1 sets) */
+        if (epi)
+            kvg_epilogue_tile(epi, y, n_out, i0, mr, r0, nr);
     }
 }
 
 /* Panels p0 .. p1-1 against every token; packed holds PANELS panels. */
 static void qdot_panels(kvg_dtype wtype, uint8_t *packed, float *dws, float *y, const kvg_qact *qa, const void *w,
-                       const float *b, size_t n_tok, size_t n_out, size_t p0, size_t p1)
+                       const float *b, size_t n_tok, size_t n_out, size_t p0, size_t p1, const kvg_epilogue *epi)
 {
     const size_t n_blocks = qa->n_blocks, panel_bytes = n_blocks * panel_block_bytes(wtype);
     for (size_t jp = p0; jp < p1; jp += PANELS) {
@@ -85,9 +95,9 @@ static void qdot_panels(kvg_dtype wtype, uint8_t *packed, float *dws, float *y, 
                 const float *dw = dws + j * n_blocks * NR;
                 /* The dtype a constant in each call, so the compiler drops the branch in the loop. */
                 if (wtype == KVG_DTYPE_Q8_0)
-                    qdot_sweep(KVG_DTYPE_Q8_0, y, qa, panel, dw, b, n_out, r0, nr, t0, t1);
+                    qdot_sweep(KVG_DTYPE_Q8_0, y, qa, panel, dw, b, n_out, r0, nr, t0, t1, epi);
                 else
-                    qdot_sweep(KVG_DTYPE_Q4_0, y, qa, panel, dw, b, n_out, r0, nr, t0, t1);
+                    qdot_sweep(KVG_DTYPE_Q4_0, y, qa, panel, dw, b, n_out, r0, nr, t0, t1, epi);
             }
         }
     }
@@ -95,7 +105,7 @@ static void qdot_panels(kvg_dtype wtype, uint8_t *packed, float *dws, float *y, 
 
 /* The product on this kernel (matmul_qdot.h's kvg_matmul_qdot_avx2 contract). */
 static int qdot_run(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
-                    size_t n_out)
+                    size_t n_out, const kvg_epilogue *epi)
 {
     const size_t n_panels = (n_out + NR - 1) / NR, n_blocks = qa->n_blocks;
     int failed = 0;
@@ -112,7 +122,7 @@ static int qdot_run(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype
             uint8_t *packed = kvg_thread_scratch(KVG_SCRATCH_QDOT_PACK, PANELS * n_blocks * panel_block_bytes(wtype));
             float *dws = kvg_thread_scratch(KVG_SCRATCH_QDOT_SCALES, PANELS * n_blocks * NR * sizeof *dws);
             if (packed && dws)
-                qdot_panels(wtype, packed, dws, y, qa, w, b, n_tok, n_out, p0, p1);
+                qdot_panels(wtype, packed, dws, y, qa, w, b, n_tok, n_out, p0, p1, epi);
             else
                 failed = 1;
         }

@@ -1,5 +1,6 @@
 /* ops_neon.c — the AArch64 Advanced SIMD (NEON) versions of the non-matmul kernels: the
- * *_simd.h bodies compiled against the 4-lane vector layer. */
+ * *_simd.h bodies compiled against the 4-lane vector layer (attention has
+ * its own blocked kernel: attention_neon.c). */
 #include <math.h>
 
 #include "ops_simd.h"
@@ -9,7 +10,6 @@
 #define SIMD_FN(name) name##_neon
 
 #include "activation_simd.h"
-#include "attention_simd.h"
 #include "norm_simd.h"
 #include "rope_simd.h"
 #include "softmax_simd.h"

@@ -76,6 +76,8 @@ void kvg_vec_erfc(float *y, const float *x, size_t n);
     void kvg_gelu_erf_##S(float *x, size_t n);                                                                     \
     void kvg_silu_##S(float *x, size_t n);                                                                         \
     void kvg_swiglu_##S(float *gate, const float *up, size_t n);                                                   \
+    void kvg_epilogue_tile_##S(const kvg_epilogue *epi, float *y, size_t ld, size_t i0, size_t rows, size_t j0,    \
+                               size_t n);                                                                          \
     void kvg_add_##S(float *x, const float *y, size_t n);                                                          \
     void kvg_log_softmax_##S(float *out, const float *x, size_t n);                                                \
     double kvg_logsumexp_##S(const float *x, size_t n);                                                            \
@@ -98,6 +100,8 @@ void kvg_attend_tile_avx512(const kvg_attn_query *u, size_t n, size_t hd, size_t
 #endif
 #ifdef KVG_HAVE_NEON
 KVG_SIMD_OPS_DECLARE(neon)
+/* attention_neon.c: the scratch of kvg_attend_tile_neon (as on AVX2). */
+size_t kvg_attend_scratch_neon(size_t hd);
 #define KVG_IF_NEON(...) __VA_ARGS__
 #else
 #define KVG_IF_NEON(...)

@@ -36,6 +36,26 @@ static inline vm vf_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 /* m ? a : b per lane. */
 static inline vf vf_select(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 
+/* r[0..7] (8 rows of 8) become their transpose: r[j] holds column j. */
+static inline void vf_transpose(vf r[8])
+{
+    __m256 t[8], s[8];
+    for (int a = 0; a < 8; a += 2) {
+        t[a] = _mm256_unpacklo_ps(r[a], r[a + 1]);     /* r_a0 r_b0 r_a1 r_b1 | r_a4 r_b4 r_a5 r_b5 */
+        t[a + 1] = _mm256_unpackhi_ps(r[a], r[a + 1]); /* columns 2, 3 | 6, 7 */
+    }
+    for (int a = 0; a < 8; a += 4) {
+        s[a] = _mm256_shuffle_ps(t[a], t[a + 2], 0x44);     /* column 0 of 4 rows | column 4 */
+        s[a + 1] = _mm256_shuffle_ps(t[a], t[a + 2], 0xEE); /* 1 | 5 */
+        s[a + 2] = _mm256_shuffle_ps(t[a + 1], t[a + 3], 0x44); /* 2 | 6 */
+        s[a + 3] = _mm256_shuffle_ps(t[a + 1], t[a + 3], 0xEE); /* 3 | 7 */
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(s[c], s[c + 4], 0x20);
+        r[c + 4] = _mm256_permute2f128_ps(s[c], s[c + 4], 0x31);
+    }
+}
+
 static inline float vf_hsum(vf x)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));

@@ -32,6 +32,16 @@ static inline vm vf_isnan(vf x) { return vmvnq_u32(vceqq_f32(x, x)); }
 static inline vm vf_ge(vf a, vf b) { return vcgeq_f32(a, b); }
 static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
 
+/* v[0..3] (4 rows of 4) become their transpose: v[j] holds column j. */
+static inline void vf_transpose(vf v[4])
+{
+    float32x4x2_t p = vtrnq_f32(v[0], v[1]), q = vtrnq_f32(v[2], v[3]);
+    v[0] = vcombine_f32(vget_low_f32(p.val[0]), vget_low_f32(q.val[0]));
+    v[1] = vcombine_f32(vget_low_f32(p.val[1]), vget_low_f32(q.val[1]));
+    v[2] = vcombine_f32(vget_high_f32(p.val[0]), vget_high_f32(q.val[0]));
+    v[3] = vcombine_f32(vget_high_f32(p.val[1]), vget_high_f32(q.val[1]));
+}
+
 static inline float vf_hsum(vf x) { return vaddvq_f32(x); }
 static inline float vf_hmax(vf x) { return vmaxvq_f32(x); }
 static inline void vf_hsum4(vf a, vf b, vf c, vf d, float *out)
