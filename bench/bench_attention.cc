@@ -16,12 +16,15 @@
 //     and best_frac (the fastest single iteration: a shared machine's other
 //     load evicts caches between time slices, which the mean pays).
 //   BM_AttentionGen/<model>/<window>/<tokens>/<path>: generation (the decode
-//     step): `tokens` new queries (1 for plain decoding, 2-8 to find where the
-//     few-unit path stops paying) at the end of a `window`-position KV cache,
-//     all heads of one layer; the same models, paths and counters. few: the
-//     largest run of units (queries sharing a kv head) that takes the
-//     few-unit path (0: every run packs its key blocks; the same bits). The
-//     time per call is the figure to read (a call is microseconds).
+//     step): one new query token at the end of a `window`-position KV cache,
+//     all heads of one layer; the same models, paths and counters, plus
+//     us_best (the fastest call; a call is microseconds).
+//   BM_AttentionFewAB/<model>/<window>/<tokens>/<path>: the few-unit path
+//     (runs of 1-4 queries sharing a kv head skip packing the key blocks;
+//     the same bits) against packing, both in every iteration: us_few and
+//     us_packed (fastest calls), packed_over_few (ratio of the CPU-time
+//     sums) and best_ratio (of the fastest calls). > 1: the few-unit path
+//     is faster.
 //   BM_LogSumExp/<V>/<path>: log-sum-exp of 512 rows of V logits (GPT-2's
 //     50257, SmolLM's 49152), what scoring does at every position.
 //     Paths: 0 scalar, 1 AVX2, 2 NEON.
@@ -93,41 +96,55 @@ bool set_attn_path(benchmark::State &state, int64_t path, bool *ok)
 }
 
 // One layer of model m: n_new queries at the last positions of a cache of
-// `window` positions (n_new = window: a whole sequence scored), run on
-// `path` for the benchmark's iterations, process CPU time per call. Sets
-// the counters for the useful FLOPs (see the top); returns the fastest
-// call in CPU seconds (0 when the path is not available: skipped).
+// `window` positions (n_new = window: a whole sequence scored).
+struct AttnCase {
+    std::vector<float> q, k, v, out;
+    std::vector<uint32_t> row0, pos;
+    kvg_attn_shape s;
+    double flops; // useful FLOPs per call (see the top)
+
+    AttnCase(const AttnModel &m, uint32_t window, uint32_t n_new)
+        : q(random_floats(size_t(n_new) * m.n_heads * m.head_dim, 1)),
+          k(random_floats(size_t(window) * m.n_kv * m.head_dim, 2)),
+          v(random_floats(size_t(window) * m.n_kv * m.head_dim, 3)), out(q.size()), row0(n_new, 0), pos(n_new),
+          s{m.n_heads, m.n_kv, m.head_dim, window}, flops(0)
+    {
+        for (uint32_t t = 0; t < n_new; t++) {
+            pos[t] = window - n_new + t;
+            flops += 4.0 * m.n_heads * m.head_dim * (pos[t] + 1.0);
+        }
+    }
+    // One call, in process CPU seconds.
+    double run()
+    {
+        double c0 = kvg_bench::process_cpu_seconds();
+        kvg_attention(out.data(), q.data(), k.data(), v.data(), row0.data(), pos.data(), pos.size(), &s);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+        return kvg_bench::process_cpu_seconds() - c0;
+    }
+};
+
+// Runs the case on `path` for the benchmark's iterations and sets the
+// counters; returns the fastest call in CPU seconds (0 when the path is not
+// available: skipped).
 double time_attention(benchmark::State &state, const AttnModel &m, uint32_t window, uint32_t n_new, int64_t path)
 {
     bool ok;
     const bool wide = set_attn_path(state, path, &ok);
     if (!ok)
         return 0;
-    const size_t hd = m.head_dim, qw = m.n_heads * hd, kvw = m.n_kv * hd;
-    std::vector<float> q = random_floats(n_new * qw, 1), k = random_floats(window * kvw, 2),
-                       v = random_floats(window * kvw, 3), out(n_new * qw);
-    std::vector<uint32_t> row0(n_new, 0), pos(n_new);
-    double visible = 0;
-    for (uint32_t t = 0; t < n_new; t++) {
-        pos[t] = window - n_new + t;
-        visible += pos[t] + 1.0;
-    }
-    const kvg_attn_shape s = {m.n_heads, m.n_kv, m.head_dim, window};
+    AttnCase c(m, window, n_new);
     double best = 1e30, cpu = 0;
     for (auto _ : state) {
-        double c0 = kvg_bench::process_cpu_seconds();
-        kvg_attention(out.data(), q.data(), k.data(), v.data(), row0.data(), pos.data(), n_new, &s);
-        benchmark::DoNotOptimize(out.data());
-        benchmark::ClobberMemory();
-        double c = kvg_bench::process_cpu_seconds() - c0;
-        cpu += c;
-        best = c < best ? c : best;
+        const double t = c.run();
+        cpu += t;
+        best = t < best ? t : best;
     }
     if (path == 1 || wide)
         kvg_matmul_set_avx512(0);
-    const double flops = 4.0 * m.n_heads * hd * visible;
     const double peak = wide ? kvg_bench::fma_peak512_gflops_1thread() : kvg_bench::fma_peak_gflops_1thread();
-    const double gflops = flops * 1e-9 * (double)state.iterations() / cpu, gflops_best = flops * 1e-9 / best;
+    const double gflops = c.flops * 1e-9 * (double)state.iterations() / cpu, gflops_best = c.flops * 1e-9 / best;
     state.counters["GFLOPS_core"] = gflops;
     state.counters["GFLOPS_best"] = gflops_best;
     if (path != 0 && peak > 0) {
@@ -146,12 +163,43 @@ void BM_Attention(benchmark::State &state)
 
 void BM_AttentionGen(benchmark::State &state)
 {
-    const size_t few_old = kvg_attend_set_few_max(static_cast<size_t>(state.range(4)));
     const double best = time_attention(state, kModels[state.range(0)], static_cast<uint32_t>(state.range(1)),
                                        static_cast<uint32_t>(state.range(2)), state.range(3));
-    kvg_attend_set_few_max(few_old);
     if (best > 0)
         state.counters["us_best"] = best * 1e6;
+}
+
+// The few-unit path against packing, A/B in one run: every iteration makes
+// the call both ways (the order alternating), so the machine's drifting
+// load falls on both alike.
+void BM_AttentionFewAB(benchmark::State &state)
+{
+    bool ok;
+    const int64_t path = state.range(3);
+    const bool wide = set_attn_path(state, path, &ok);
+    if (!ok)
+        return;
+    AttnCase c(kModels[state.range(0)], static_cast<uint32_t>(state.range(1)),
+               static_cast<uint32_t>(state.range(2)));
+    double sum[2] = {0, 0}, best[2] = {1e30, 1e30}; // [0] packed, [1] few-unit
+    int64_t i = 0;
+    for (auto _ : state) {
+        for (int k = 0; k < 2; k++) {
+            const int few = (k + i) % 2;
+            kvg_attend_set_few_max(few ? KVG_ATTN_FEW : 0);
+            const double t = c.run();
+            sum[few] += t;
+            best[few] = t < best[few] ? t : best[few];
+        }
+        i++;
+    }
+    kvg_attend_set_few_max(KVG_ATTN_FEW);
+    if (path == 1 || wide)
+        kvg_matmul_set_avx512(0);
+    state.counters["us_packed"] = best[0] * 1e6;
+    state.counters["us_few"] = best[1] * 1e6;
+    state.counters["packed_over_few"] = sum[0] / sum[1];
+    state.counters["best_ratio"] = best[0] / best[1];
 }
 
 void BM_LogSumExp(benchmark::State &state)
@@ -179,23 +227,29 @@ void attention_args(benchmark::internal::Benchmark *b)
             b->Args({m, p});
 }
 
-// Every model at 128, 512 and 1024 positions for one new token; GPT-2 and
-// TinyLlama (1 and 8 query heads per kv head) at 512 positions for 2-8
-// tokens (tiles of 2-8 and 16-64 units).
+// Every model at 128, 512 and 1024 positions for one new token.
 void attention_gen_args(benchmark::internal::Benchmark *b)
 {
-    b->ArgNames({"model", "window", "tokens", "path", "few"});
+    b->ArgNames({"model", "window", "tokens", "path"});
     for (int64_t m = 0; m < 3; m++)
         for (int64_t w : {128, 512, 1024})
             for (int64_t p = 0; p < 4; p++)
-                for (int64_t few : {0, KVG_ATTN_FEW})
-                    if (p != 0 || few) // the scalar path has no few-unit path
-                        b->Args({m, w, 1, p, few});
-    for (int64_t m : {0, 2})
-        for (int64_t t : {2, 3, 4, 6, 8})
-            for (int64_t p : {1, 3})
-                for (int64_t few : {0, KVG_ATTN_FEW})
-                    b->Args({m, 512, t, p, few});
+                b->Args({m, w, 1, p});
+}
+
+// Where the few-unit path pays: GPT-2 (1 query head per kv head: runs of
+// `tokens` units) at 128-1024 positions for 1-4 tokens, SmolLM (3 per kv
+// head: runs of 3) for 1 token.
+void attention_few_args(benchmark::internal::Benchmark *b)
+{
+    b->ArgNames({"model", "window", "tokens", "path"});
+    for (int64_t p : {1, 2, 3}) {
+        for (int64_t w : {128, 512, 1024})
+            for (int64_t t = 1; t <= 4; t++)
+                b->Args({0, w, t, p});
+        for (int64_t w : {128, 512, 1024})
+            b->Args({1, w, 1, p});
+    }
 }
 
 void lse_args(benchmark::internal::Benchmark *b)
@@ -210,4 +264,5 @@ void lse_args(benchmark::internal::Benchmark *b)
 
 BENCHMARK(BM_Attention)->Apply(attention_args)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionGen)->Apply(attention_gen_args)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AttentionFewAB)->Apply(attention_few_args)->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LogSumExp)->Apply(lse_args)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
