@@ -11,7 +11,6 @@
 
 #include "kernels.h"
 #include "kernels_simd.h"
-#include "prefetch_span.h"
 #include "thread_scratch.h"
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
@@ -63,29 +62,11 @@ static void tile(const kgemm_path *path, float *y, const float *x, const float *
 /* k per packed block for this n_in. */
 static size_t k_block(size_t n_in) { return n_in <= KGEMM_KC_ONE ? n_in : KGEMM_KC; }
 
-/* The block after (jp, k0) in run_panels' order — the next k block of the
- * same panels, else the first of the next panels, if any below p1 — as a
- * prefetch span walked over n_steps steps. */
-static void next_block_span(kvg_prefetch_span *s, const void *w, kvg_dtype wtype, size_t n_in, size_t n_out,
-                            size_t NR, size_t KC, size_t panels_per_block, size_t jp, size_t k0, size_t p1,
-                            size_t n_steps)
-{
-    if (k0 + KC < n_in) {
-        k0 += KC;
-    } else {
-        jp += panels_per_block;
-        k0 = 0;
-    }
-    const kvg_dtype_traits *t = kvg_dtype_get(wtype);
-    size_t r = jp * NR, n_rows = jp < p1 ? min_size(min_size(panels_per_block, p1 - jp) * NR, n_out - r) : 0;
-    size_t row_bytes = n_in / t->block_elems * t->block_bytes;
-    kvg_prefetch_span_init(s, (uintptr_t)w + r * row_bytes + k0 / t->block_elems * t->block_bytes, row_bytes,
-                           min_size(KC, n_in - k0) / t->block_elems * t->block_bytes, n_rows, n_steps);
-}
-
 /* Panels p0 .. p1-1 of W (NR rows each) against every token, with packed[]
- * holding KGEMM_PACK floats. While the tiles of one block run, the next
- * block's W is prefetched (prefetch_span.h). */
+ * holding KGEMM_PACK floats. (Prefetching the next block's W into L2 while
+ * the tiles run, as the qdot driver does, made the 512-bit kernel ~4% slower
+ * on GPT-2 f32, perf samples of the same work: the 384 KiB of W it brings
+ * in evict the packed panels and x, which the tiles stream from L2.) */
 static void run_panels(const kgemm_path *path, float *packed, float *y, const float *x, const void *w,
                        kvg_dtype wtype, const float *b, size_t n_tok, size_t n_in, size_t n_out, size_t p0, size_t p1,
                        const kvg_epilogue *epi)
@@ -103,18 +84,13 @@ static void run_panels(const kgemm_path *path, float *packed, float *y, const fl
                 size_t r0 = (jp + j) * NR;
                 path->pack_w(packed + j * kc * NR, NR, w, wtype, n_in, r0, min_size(NR, n_out - r0), k0, kc);
             }
-            kvg_prefetch_span next;
-            next_block_span(&next, w, wtype, n_in, n_out, NR, KC, panels_per_block, jp, k0, p1,
-                            n_panels * ((n_tok + MR - 1) / MR));
             for (size_t t0 = 0; t0 < n_tok; t0 += KGEMM_MC) {
                 size_t t1 = min_size(t0 + KGEMM_MC, n_tok);
                 for (size_t j = 0; j < n_panels; j++) {
                     size_t r0 = (jp + j) * NR, nr = min_size(NR, n_out - r0);
-                    for (size_t i0 = t0; i0 < t1; i0 += MR) {
-                        kvg_prefetch_span_step(&next);
+                    for (size_t i0 = t0; i0 < t1; i0 += MR)
                         tile(path, y, x, packed + j * kc * NR, bias, n_in, n_out, i0, min_size(MR, t1 - i0), r0, nr,
                              k0, kc, first, epi_k);
-                    }
                 }
             }
         }
