@@ -169,7 +169,7 @@ void BM_QPack(benchmark::State &state, Shape s, kvg_dtype wtype)
 
 // The whole product (kvg_matmul, T tokens, the kernel's own threads) over
 // the set: packing from DRAM as a pass over a model does it, interleaved
-// with the micro-kernels (which the prefetch of the next block overlaps).
+// with the micro-kernels (the qdot driver prefetches the next block meanwhile).
 // GBps here is W bytes per CPU second of the process (all threads).
 void BM_GemmDRAM(benchmark::State &state, Shape s, kvg_dtype wtype, size_t n_tok)
 {
