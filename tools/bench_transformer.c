@@ -154,7 +154,7 @@ static void print_json(const tf_bench_options *o, const kvg_tf_config *c, kvg_dt
     sb_json_field_str(&b, "dtype", dtype_name(c->weight_type));
     sb_json_field_str(&b, "embd_dtype", dtype_name(embd));
     sb_json_field_str(&b, "kernels", kvg_kernel_path_name(kvg_kernel_path_get()));
-    sb_json_field_str(&b, "matmul", kvg_matmul_impl_name()); /* "avx512" when the GEMM ran on 512-bit registers */
+    sb_json_field_str(&b, "matmul", kvg_matmul_impl_name_for(c->weight_type)); /* what the layers' products ran on */
     sb_json_field_u64(&b, "seq", r->seq);
     sb_json_field_u64(&b, "batch", r->batch);
     sb_json_field_u64(&b, "threads", (uint64_t)r->threads);
@@ -184,7 +184,7 @@ static void print_table(const tf_bench_options *o, const kvg_tf_config *c, kvg_d
     printf("model        %s (%s: %u layers, d %u, %u heads, %u kv, ffn %u, vocab %u)\n", o->model,
            kvg_arch_name(c->arch), c->n_layers, c->d_model, c->n_heads, c->n_kv_heads, c->ffn_dim, c->vocab_size);
     printf("weights      %s (embedding %s), %s kernels (matmul %s), file %s\n", dtype_name(c->weight_type),
-           dtype_name(embd), kvg_kernel_path_name(kvg_kernel_path_get()), kvg_matmul_impl_name(),
+           dtype_name(embd), kvg_kernel_path_name(kvg_kernel_path_get()), kvg_matmul_impl_name_for(c->weight_type),
            cli_human_bytes(r->file_bytes, size));
     printf("pass         %u sequence%s x %u tokens = %llu tokens, logits at every position, %d thread%s\n",
            r->batch, r->batch == 1 ? "" : "s", r->seq, (unsigned long long)r->tokens_per_pass, r->threads,
