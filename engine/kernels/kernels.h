@@ -41,10 +41,13 @@
  * (scalar, AVX2 vpmaddubsw, AVX-512 VNNI vpdpbusd, NEON vmull_s8 block
  * dots in the scalar loop nest), batch size, thread count and slice of W's
  * rows gives the same bits (tests/kernels/test_matmul_qdot.c). The activation quantization adds an error of at most
- * dx / 2 per element to what f32 activations would give. Scratch per call
- * (freed before returning): n_tok * (n_in + 8 * n_in / 32) bytes for the
- * quantized activations, plus per thread 4 packed panels of W, at most n_in * 68
- * bytes (AVX2) or n_in * 72 bytes (AVX-512).
+ * dx / 2 per element to what f32 activations would give. Scratch: per call
+ * (freed before returning) n_tok * (n_in + 8 * n_in / 32) bytes for the
+ * quantized activations (none with kvg_matmul_ex's qa); per thread, kept
+ * from one call to the next and freed when the thread exits
+ * (thread_scratch.h), the packed panels of W: 384 KiB for f32 / f16 / bf16,
+ * at most n_in * 68 bytes (AVX2) or n_in * 72 bytes (AVX-512) plus their
+ * scales for q8_0 / q4_0.
  * Returns 0, or -1 for an unsupported wtype or a quantized wtype with
  * n_in % 32 != 0 (nothing written), or when scratch memory runs out. */
 int kvg_matmul(float *y, const float *x, const void *w, kvg_dtype wtype, const float *b, size_t n_tok,
