@@ -16,6 +16,7 @@
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "matmul_blocked.h"
+#include "simd_vec_neon.h"
 
 enum { MR = 6, NR = 16 }; /* the micro-tile: 6 tokens × 16 outputs */
 
@@ -71,16 +72,6 @@ static inline __attribute__((always_inline)) float32x4_t load4(const void *w, kv
     }
 }
 
-/* v[0..3] (4 rows of 4) become their transpose: v[j] holds column j. */
-static inline void transpose4(float32x4_t v[4])
-{
-    float32x4x2_t p = vtrnq_f32(v[0], v[1]), q = vtrnq_f32(v[2], v[3]);
-    v[0] = vcombine_f32(vget_low_f32(p.val[0]), vget_low_f32(q.val[0]));
-    v[1] = vcombine_f32(vget_low_f32(p.val[1]), vget_low_f32(q.val[1]));
-    v[2] = vcombine_f32(vget_high_f32(p.val[0]), vget_high_f32(q.val[0]));
-    v[3] = vcombine_f32(vget_high_f32(p.val[1]), vget_high_f32(q.val[1]));
-}
-
 static void pack_w_neon(float *dst, size_t width, const void *w, kvg_dtype wtype, size_t n_in, size_t r0, size_t nr,
                         size_t k0, size_t kc)
 {
@@ -91,7 +82,7 @@ static void pack_w_neon(float *dst, size_t width, const void *w, kvg_dtype wtype
             float32x4_t v[4];
             for (size_t i = 0; i < 4; i++)
                 v[i] = r + i < nr ? load4(w, wtype, n_in, r0 + r + i, k0 + k) : vdupq_n_f32(0.0f);
-            transpose4(v);
+            vf_transpose(v); /* v[j] = column j */
             for (size_t j = 0; j < 4; j++)
                 vst1q_f32(dst + (k + j) * width + r, v[j]);
         }
@@ -145,7 +136,7 @@ static inline __attribute__((always_inline)) void matvec_rows(float *yt, const f
             float32x4_t v[4];
             for (size_t i = 0; i < 4; i++)
                 v[i] = g * 4 + i < nr ? load4(w, wtype, n_in, r0 + g * 4 + i, k) : vdupq_n_f32(0.0f);
-            transpose4(v);
+            vf_transpose(v); /* v[j] = column j */
             for (size_t j = 0; j < 4; j++)
                 acc[g] = vfmaq_n_f32(acc[g], v[j], xt[k + j]);
         }
