@@ -43,8 +43,6 @@ typedef struct pass {
 /* Run a loop on the team only when it is worth waking it (same threshold as the kernels). */
 #define WORTH_THREADS(work) ((double)(work) >= KVG_PARALLEL_MIN_WORK)
 
-static int is_quantized(kvg_tf_matrix w) { return w.type == KVG_DTYPE_Q8_0 || w.type == KVG_DTYPE_Q4_0; }
-
 /* *qa = x[T, n_in] quantized into the state's scratch, once for all the
  * products that read x, when one of them has q8_0 / q4_0 weights (needed);
  * returns qa, or NULL when no product needs it (then nothing is written).
@@ -163,7 +161,9 @@ static void attention(pass *p, uint32_t L, float *out, const float *h)
 
     size_t layer_off = (size_t)L * s->n_rows * kv_width;
     kvg_qact qa;
-    const kvg_qact *qh = quantize(p, &qa, h, d, is_quantized(l->wq) || is_quantized(l->wk) || is_quantized(l->wv));
+    const kvg_qact *qh = quantize(p, &qa, h, d,
+                                  kvg_dtype_is_quantized(l->wq.type) || kvg_dtype_is_quantized(l->wk.type) ||
+                                      kvg_dtype_is_quantized(l->wv.type));
     matmul(p, s->q, h, qh, l->wq, l->bq, d, q_width, NULL);               /* q [T, n_heads*hd] */
     if (p->kv_direct) {                                                   /* k, v [T, n_kv*hd] = cache rows 0..T-1 */
         matmul(p, s->k_cache + layer_off, h, qh, l->wk, l->bk, d, kv_width, NULL);
@@ -188,8 +188,8 @@ static void attention(pass *p, uint32_t L, float *out, const float *h)
                                p->b->pos, p->T, &shape) != 0;              /* att [T, n_heads*hd] */
     if (s->hooks && s->hooks->attn_heads)
         s->hooks->attn_heads(s->hooks->user, L, s->att, p->T);
-    matmul(p, out, s->att, quantize(p, &qa, s->att, q_width, is_quantized(l->wo)), l->wo, l->bo, q_width, d,
-           NULL);                                                         /* out [T, d] */
+    matmul(p, out, s->att, quantize(p, &qa, s->att, q_width, kvg_dtype_is_quantized(l->wo.type)), l->wo, l->bo,
+           q_width, d, NULL);                                                         /* out [T, d] */
 }
 
 /* out[T, d] = MLP of layer L on the normed input h[T, d]:
@@ -201,7 +201,8 @@ static void mlp(pass *p, uint32_t L, float *out, const float *h)
     kvg_tf_state *s = p->s;
     const size_t d = c->d_model, ffn = c->ffn_dim;
     kvg_qact qa;
-    const kvg_qact *qh = quantize(p, &qa, h, d, is_quantized(l->w_gate) || is_quantized(l->w_up));
+    const kvg_qact *qh =
+        quantize(p, &qa, h, d, kvg_dtype_is_quantized(l->w_gate.type) || kvg_dtype_is_quantized(l->w_up.type));
 
     if (l->w_gate.data) {
         matmul(p, s->hb, h, qh, l->w_gate, NULL, d, ffn, NULL);             /* hb [T, ffn] = gate h */
@@ -214,8 +215,8 @@ static void mlp(pass *p, uint32_t L, float *out, const float *h)
                                                     : kvg_silu,
                  s->hb, p->T * ffn);
     }
-    matmul(p, out, s->hb, quantize(p, &qa, s->hb, ffn, is_quantized(l->w_down)), l->w_down, l->b_down, ffn, d,
-           NULL);                                                         /* out [T, d] */
+    matmul(p, out, s->hb, quantize(p, &qa, s->hb, ffn, kvg_dtype_is_quantized(l->w_down.type)), l->w_down,
+           l->b_down, ffn, d, NULL);                                                         /* out [T, d] */
 }
 
 static void residual_hook(pass *p, uint32_t L)
@@ -240,7 +241,7 @@ static void unembed(pass *p, float *logits)
     for (size_t i = 0; i < n; i++)
         norm_row(p, s->xb + i * d, s->x + (size_t)s->rows[i] * d, p->m->out_norm, p->m->out_norm_b);
     /* the output layer's input quantized once, for every slice kvg_transformer_logits computes */
-    if (s->qx && is_quantized(p->m->output)) {
+    if (s->qx && kvg_dtype_is_quantized(p->m->output.type)) {
         kvg_qact_quantize(&s->xb_q, s->qx, s->xb, n, d);
         s->xb_q_rows = n;
     }

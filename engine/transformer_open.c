@@ -33,7 +33,7 @@ static const kvg_tensor *get_tensor(const kvg_file *f, const char *name, uint64_
         kvg_errorf(err, kvg_path(f), "tensor %s has shape [%s], expected [%s]", name, got, want);
         return NULL;
     }
-    const int quantized = t->dtype == KVG_DTYPE_Q8_0 || t->dtype == KVG_DTYPE_Q4_0;
+    const int quantized = kvg_dtype_is_quantized(t->dtype);
     int ok = f32_only ? t->dtype == KVG_DTYPE_F32
                       : t->dtype == KVG_DTYPE_F32 || t->dtype == KVG_DTYPE_F16 || t->dtype == KVG_DTYPE_BF16 ||
                             quantized;

@@ -11,16 +11,15 @@ typedef struct state_sizes {
     uint64_t qx_bytes; /* the quantized product input (0 without q8_0 / q4_0 matrices) */
 } state_sizes;
 
-static int is_quantized(kvg_tf_matrix w) { return w.type == KVG_DTYPE_Q8_0 || w.type == KVG_DTYPE_Q4_0; }
-
 /* Whether any matrix a product reads is q8_0 / q4_0. */
 static int has_quantized(const kvg_transformer *m)
 {
-    int q = is_quantized(m->output);
+    int q = kvg_dtype_is_quantized(m->output.type);
     for (uint32_t L = 0; L < m->c.n_layers && !q; L++) {
         const kvg_tf_layer *l = &m->layers[L];
-        q = is_quantized(l->wq) || is_quantized(l->wk) || is_quantized(l->wv) || is_quantized(l->wo) ||
-            is_quantized(l->w_gate) || is_quantized(l->w_up) || is_quantized(l->w_down);
+        const kvg_tf_matrix *w[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < sizeof w / sizeof *w && !q; i++)
+            q = kvg_dtype_is_quantized(w[i]->type);
     }
     return q;
 }
@@ -43,7 +42,7 @@ static state_sizes sizes(const kvg_transformer *m, uint32_t n_rows, uint32_t max
         widest = (uint64_t)c->n_heads * c->head_dim;
     if (c->ffn_dim > widest)
         widest = c->ffn_dim;
-    z.qx_bytes = has_quantized(m) ? (uint64_t)max_tok * (widest + 8 * (widest / 32)) : 0; /* kvg_qact_bytes */
+    z.qx_bytes = has_quantized(m) ? kvg_qact_bytes(max_tok, widest) : 0;
     return z;
 }
 

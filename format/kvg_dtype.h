@@ -84,6 +84,10 @@ typedef struct kvg_block_q4_0 {
 KVG_STATIC_ASSERT(sizeof(kvg_block_q8_0) == 34, "q8_0 block must be 34 bytes (GGUF layout)");
 KVG_STATIC_ASSERT(sizeof(kvg_block_q4_0) == 18, "q4_0 block must be 18 bytes (GGUF layout)");
 
+/* Whether dtype is a block-quantized type (q8_0, q4_0): rows are whole
+ * 32-element blocks, and products with it take integer dot products. */
+static inline int kvg_dtype_is_quantized(uint32_t dtype) { return dtype == KVG_DTYPE_Q8_0 || dtype == KVG_DTYPE_Q4_0; }
+
 typedef struct kvg_dtype_traits {
     const char *name;      /* "f32", "q8_0", ...: shown by `kvgram info`, accepted by --type */
     uint32_t block_elems;  /* elements per block: 1 for plain types, 32 for q8_0 / q4_0 */

@@ -145,7 +145,7 @@ const char *kvg_matmul_impl_name_for(kvg_dtype wtype)
     kvg_kernel_path p = kvg_kernel_path_get();
 #ifdef KVG_HAVE_AVX2
     if (p == KVG_PATH_AVX2 && kvg_matmul_avx512_active()) {
-        if (wtype != KVG_DTYPE_Q8_0 && wtype != KVG_DTYPE_Q4_0)
+        if (!kvg_dtype_is_quantized(wtype))
             return "avx512";
         return kvg_matmul_qdot_vnni_cpu() ? "avx512-vnni" : "avx2"; /* matmul_qdot_avx2.c's choice */
     }
@@ -165,7 +165,7 @@ const char *kvg_matmul_impl_name(void)
 int kvg_matmul_ex(float *y, const float *x, const kvg_qact *qa, const void *w, kvg_dtype wtype, const float *b,
                   size_t n_tok, size_t n_in, size_t n_out, const kvg_epilogue *epi)
 {
-    const int quantized = wtype == KVG_DTYPE_Q8_0 || wtype == KVG_DTYPE_Q4_0;
+    const int quantized = kvg_dtype_is_quantized(wtype);
     if (wtype != KVG_DTYPE_F32 && wtype != KVG_DTYPE_F16 && wtype != KVG_DTYPE_BF16 && !quantized)
         return -1;
     if (quantized && n_in % 32 != 0)
