@@ -5,13 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "thread_scratch.h"
+#include "thread_share.h"
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -104,13 +101,8 @@ int kgemm_run(const kgemm_path *path, float *y, const float *x, const void *w, k
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if ((double)n_tok * n_in * n_out >= KVG_PARALLEL_MIN_WORK)
     {
-        size_t tid = 0, n_threads = 1;
-#ifdef _OPENMP
-        tid = (size_t)omp_get_thread_num();
-        n_threads = (size_t)omp_get_num_threads();
-#endif
-        /* Contiguous runs of panels, so each thread packs only its own rows. */
-        size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
+        size_t p0, p1; /* contiguous runs of panels, so each thread packs only its own rows */
+        kvg_thread_share(n_panels, &p0, &p1);
         if (p1 > p0) {
             /* the thread's own buffer, kept across calls (thread_scratch.h) */
             float *packed = kvg_thread_scratch(KVG_SCRATCH_GEMM_PACK, (size_t)KGEMM_PACK * sizeof *packed);

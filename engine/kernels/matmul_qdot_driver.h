@@ -21,15 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "kernels.h"
 #include "kernels_simd.h"
 #include "matmul_qdot.h"
 #include "prefetch_span.h"
 #include "thread_scratch.h"
+#include "thread_share.h"
 
 /* Tokens t0 .. t1-1 against one packed panel (outputs r0 .. r0+nr-1). A
  * ragged tile (fewer than MR tokens or NR outputs) runs the full micro-tile
@@ -111,12 +108,8 @@ static int qdot_run(float *y, const kvg_qact *qa, const void *w, kvg_dtype wtype
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if ((double)n_tok * qa->n_in * n_out >= KVG_PARALLEL_MIN_WORK)
     {
-        size_t tid = 0, n_threads = 1;
-#ifdef _OPENMP
-        tid = (size_t)omp_get_thread_num();
-        n_threads = (size_t)omp_get_num_threads();
-#endif
-        size_t p0 = n_panels * tid / n_threads, p1 = n_panels * (tid + 1) / n_threads;
+        size_t p0, p1;
+        kvg_thread_share(n_panels, &p0, &p1);
         if (p1 > p0) {
             /* the thread's own buffers, kept across calls (thread_scratch.h) */
             uint8_t *packed = kvg_thread_scratch(KVG_SCRATCH_QDOT_PACK, PANELS * n_blocks * panel_block_bytes(wtype));
